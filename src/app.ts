@@ -1,0 +1,121 @@
+import cors from '@fastify/cors';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import { Ajv } from 'ajv';
+import addFormatsModule from 'ajv-formats';
+import Fastify, { type FastifyServerOptions } from 'fastify';
+import { sql } from 'kysely';
+import { registerCustomerRoutes } from './modules/customers/customers.routes.ts';
+import { createCustomersService } from './modules/customers/customers.service.ts';
+import { registerTenancyRoutes } from './modules/tenancy/tenancy.routes.ts';
+import { createTenancyService } from './modules/tenancy/tenancy.service.ts';
+import type { Clock } from './platform/clock.ts';
+import type { DatabaseHandle } from './platform/db/database.ts';
+import { errorEnvelope } from './platform/errors.ts';
+import type { App } from './platform/http/app-types.ts';
+import { installAuth } from './platform/http/auth.ts';
+import { installErrorHandling } from './platform/http/errors.ts';
+import { installIdempotency } from './platform/http/idempotency.ts';
+import { newUlid } from './platform/ids.ts';
+
+// ajv-formats is CommonJS with a default export; under NodeNext the callable sits on `.default`.
+const addFormats = addFormatsModule as unknown as typeof addFormatsModule.default;
+
+export interface AppOptions {
+  database: DatabaseHandle;
+  clock: Clock;
+  logger?: FastifyServerOptions['logger'];
+  bodyLimitBytes?: number;
+  corsOrigins?: string[];
+}
+
+/** All services of the product, built once and shared by routes, jobs, tests and benchmarks. */
+export function createServices(database: DatabaseHandle, clock: Clock) {
+  const { db } = database;
+  const tenancy = createTenancyService({ db, clock });
+  const customers = createCustomersService({ db, clock });
+  return { tenancy, customers };
+}
+export type Services = ReturnType<typeof createServices>;
+
+function requestIdFrom(header: string | string[] | undefined): string {
+  const value = Array.isArray(header) ? header[0] : header;
+  return value && /^[\w.:-]{1,128}$/.test(value) ? value : newUlid();
+}
+
+/**
+ * Body fields are validated without type coercion (a number where a string is expected is a 400); query strings
+ * and path parameters are coerced, since they are always text on the wire.
+ */
+function createValidators() {
+  const common = { useDefaults: true, removeAdditional: true, allErrors: false, strict: false } as const;
+  const body = new Ajv({ ...common, coerceTypes: false });
+  const query = new Ajv({ ...common, coerceTypes: 'array' });
+  addFormats(body);
+  addFormats(query);
+  return { body, query };
+}
+
+export async function buildApp(options: AppOptions): Promise<{ app: App; services: Services }> {
+  const { database, clock } = options;
+  const app = Fastify({
+    logger: options.logger ?? false,
+    bodyLimit: options.bodyLimitBytes ?? 1024 * 1024,
+    genReqId: (req) => requestIdFrom(req.headers['x-request-id']),
+    return503OnClosing: true,
+    forceCloseConnections: 'idle',
+    routerOptions: { ignoreTrailingSlash: true },
+  }).withTypeProvider<TypeBoxTypeProvider>();
+
+  const validators = createValidators();
+  app.setValidatorCompiler(({ schema, httpPart }) =>
+    (httpPart === 'body' ? validators.body : validators.query).compile(schema),
+  );
+  app.addHook('onSend', async (request, reply, payload) => {
+    reply.header('x-request-id', request.id);
+    return payload;
+  });
+
+  if (options.corsOrigins && options.corsOrigins.length > 0) {
+    await app.register(cors, { origin: options.corsOrigins });
+  }
+
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.0.3',
+      info: {
+        title: 'Tally API',
+        version: '0.1.0',
+        description: 'Usage-based billing engine speaking the Flexprice API.',
+      },
+      components: { securitySchemes: { ApiKeyAuth: { type: 'apiKey', name: 'x-api-key', in: 'header' } } },
+      security: [{ ApiKeyAuth: [] }],
+    },
+  });
+  app.addHook('onRoute', (route) => {
+    if (route.url.startsWith('/docs')) route.config = { ...(route.config ?? {}), public: true };
+  });
+  await app.register(swaggerUi, { routePrefix: '/docs', uiConfig: { docExpansion: 'list' } });
+
+  installErrorHandling(app);
+  const services = createServices(database, clock);
+  installAuth(app, (key) => services.tenancy.authenticate(key));
+  installIdempotency(app, { db: database.db, clock });
+
+  app.get('/health', { config: { public: true }, schema: { hide: true } }, async (_request, reply) => {
+    try {
+      await sql`select 1`.execute(database.db);
+      return { status: 'ok' };
+    } catch {
+      return reply.status(503).send(errorEnvelope('service_unavailable', 'database unavailable'));
+    }
+  });
+  app.get('/v1/openapi.json', { config: { public: true }, schema: { hide: true } }, async () => app.swagger());
+
+  registerTenancyRoutes(app, services.tenancy);
+  registerCustomerRoutes(app, services.customers);
+
+  await app.ready();
+  return { app, services };
+}

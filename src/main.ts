@@ -1,0 +1,75 @@
+import { buildApp } from './app.ts';
+import { loadConfig } from './config.ts';
+import { systemClock } from './platform/clock.ts';
+import { openDatabase } from './platform/db/database.ts';
+import { DataDirLockedError } from './platform/db/lock-file.ts';
+import { migrateToLatest } from './platform/db/migrate.ts';
+
+/** Composition root: config → database (+ migrations) → bootstrap → HTTP; graceful stop on SIGTERM/SIGINT. */
+async function main(): Promise<void> {
+  const config = loadConfig();
+  let database: Awaited<ReturnType<typeof openDatabase>>;
+  try {
+    database = await openDatabase({
+      databaseUrl: config.databaseUrl,
+      dataDir: config.dataDir,
+      poolMax: config.databasePoolMax,
+    });
+  } catch (error) {
+    if (error instanceof DataDirLockedError) {
+      process.stderr.write(`tally: ${error.message}\n`);
+      process.exit(1);
+    }
+    throw error;
+  }
+  await migrateToLatest(database.db);
+
+  const { app, services } = await buildApp({
+    database,
+    clock: systemClock,
+    logger: {
+      level: config.logLevel,
+      redact: ['req.headers["x-api-key"]', 'req.headers.authorization'],
+    },
+    bodyLimitBytes: config.bodyLimitBytes,
+    corsOrigins: config.corsOrigins,
+  });
+
+  const { createdKey, environmentId } = await services.tenancy.bootstrap({ apiKey: config.apiKey });
+  if (createdKey) {
+    // Printed once, on the first start only; it is stored hashed and never logged.
+    process.stdout.write(
+      `\n  Tally created the default tenant and environment (${environmentId}).\n` +
+        `  API key (shown once, keep it): ${createdKey}\n` +
+        `  Try: curl -H 'x-api-key: ${createdKey}' http://${config.host}:${config.port}/v1/customers\n\n`,
+    );
+  }
+
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    app.log.info({ signal }, 'stopping: finishing in-flight requests');
+    try {
+      await app.close();
+      await database.close();
+      process.exit(0);
+    } catch (error) {
+      app.log.error({ err: error }, 'error while stopping');
+      process.exit(1);
+    }
+  };
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+  process.on('SIGINT', () => void stop('SIGINT'));
+
+  await app.listen({ port: config.port, host: config.host });
+  app.log.info(
+    { engine: database.engine, data_dir: config.databaseUrl ? undefined : config.dataDir },
+    `tally listening on http://${config.host}:${config.port}`,
+  );
+}
+
+main().catch((error) => {
+  process.stderr.write(`tally: failed to start: ${(error as Error).stack ?? error}\n`);
+  process.exit(1);
+});

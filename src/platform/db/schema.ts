@@ -1,0 +1,91 @@
+import type { ColumnType, Generated } from 'kysely';
+
+/** Timestamps: written as Date or ISO string, read as Date (pg's timestamptz parser). */
+export type Timestamp = ColumnType<Date, Date | string | undefined, Date | string>;
+export type NullableTimestamp = ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
+/** numeric columns: the drivers return strings; we write strings produced by the money module. */
+export type Numeric = ColumnType<string, string, string>;
+export type Json<T> = ColumnType<T, string, string>;
+
+export interface TenantsTable {
+  id: string;
+  name: string;
+  is_default: Generated<boolean>;
+  status: Generated<string>;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+}
+
+export interface EnvironmentsTable {
+  id: string;
+  tenant_id: string;
+  name: string;
+  type: string;
+  is_default: Generated<boolean>;
+  status: Generated<string>;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+}
+
+export interface ApiKeysTable {
+  id: string;
+  tenant_id: string;
+  environment_id: string;
+  name: string;
+  type: string;
+  key_hash: string;
+  display_id: string;
+  expires_at: NullableTimestamp;
+  last_used_at: NullableTimestamp;
+  status: Generated<string>;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+}
+
+export interface IdempotencyKeysTable {
+  tenant_id: string;
+  environment_id: string;
+  key: string;
+  method: string;
+  path: string;
+  request_hash: string;
+  state: 'in_progress' | 'completed';
+  status_code: number | null;
+  response_body: string | null;
+  response_content_type: string | null;
+  locked_at: Timestamp;
+  created_at: Timestamp;
+  expires_at: Timestamp;
+}
+
+export interface CustomersTable {
+  id: string;
+  tenant_id: string;
+  environment_id: string;
+  external_id: string;
+  name: string;
+  email: string;
+  contact: string;
+  address_line1: string;
+  address_line2: string;
+  address_city: string;
+  address_state: string;
+  address_postal_code: string;
+  address_country: string;
+  timezone: string;
+  metadata: Json<Record<string, string>>;
+  status: string;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+  created_by: string;
+  updated_by: string;
+}
+
+/** Every table of the database. Each module adds its own tables here. */
+export interface Database {
+  tenants: TenantsTable;
+  environments: EnvironmentsTable;
+  api_keys: ApiKeysTable;
+  idempotency_keys: IdempotencyKeysTable;
+  customers: CustomersTable;
+}

@@ -1,0 +1,98 @@
+import fs from 'node:fs';
+import type { InjectOptions, LightMyRequestResponse } from 'fastify';
+import { buildApp, type Services } from '../../src/app.ts';
+import { type Clock, systemClock } from '../../src/platform/clock.ts';
+import { type DatabaseHandle, openDatabase } from '../../src/platform/db/database.ts';
+import { migrateToLatest } from '../../src/platform/db/migrate.ts';
+import type { App } from '../../src/platform/http/app-types.ts';
+import { newUlid } from '../../src/platform/ids.ts';
+
+/**
+ * One database per test file (PGlite loaded from the run's migrated dump, or the run's PostgreSQL database),
+ * and a fresh tenant per test: tests never truncate and never share state.
+ */
+export async function openTestDatabase(): Promise<DatabaseHandle> {
+  const databaseUrl = process.env.DATABASE_URL;
+  if (databaseUrl) {
+    const database = await openDatabase({ databaseUrl, dataDir: '', poolMax: 20 });
+    await migrateToLatest(database.db);
+    return database;
+  }
+  const dumpPath = process.env.TALLY_TEST_PGLITE_DUMP;
+  const loadDataDir = dumpPath && fs.existsSync(dumpPath) ? new Blob([fs.readFileSync(dumpPath)]) : undefined;
+  const database = await openDatabase({ dataDir: 'memory://', ...(loadDataDir ? { loadDataDir } : {}) });
+  await migrateToLatest(database.db);
+  return database;
+}
+
+export interface TestTenant {
+  tenantId: string;
+  environmentId: string;
+  apiKey: string;
+  headers: Record<string, string>;
+}
+
+export interface Harness {
+  app: App;
+  services: Services;
+  database: DatabaseHandle;
+  clock: Clock;
+  newTenant(): Promise<TestTenant>;
+  /** app.inject with the tenant's key and JSON body. */
+  request(
+    tenant: TestTenant | null,
+    method: InjectOptions['method'],
+    url: string,
+    body?: unknown,
+    headers?: Record<string, string>,
+  ): Promise<LightMyRequestResponse>;
+  close(): Promise<void>;
+}
+
+export async function startHarness(options: { clock?: Clock } = {}): Promise<Harness> {
+  const database = await openTestDatabase();
+  const clock = options.clock ?? systemClock;
+  const { app, services } = await buildApp({ database, clock });
+  return {
+    app,
+    services,
+    database,
+    clock,
+    async newTenant() {
+      const created = await services.tenancy.createTenant(`test-${newUlid()}`);
+      return { ...created, headers: { 'x-api-key': created.apiKey } };
+    },
+    request(tenant, method, url, body, headers = {}) {
+      return app.inject({
+        method,
+        url,
+        headers: { ...(tenant ? tenant.headers : {}), ...headers },
+        ...(body !== undefined ? { payload: body as InjectOptions['payload'] } : {}),
+      });
+    },
+    async close() {
+      await app.close();
+      await database.close();
+    },
+  };
+}
+
+/** The error envelope every 4xx/5xx must carry. */
+export function assertEnvelope(
+  response: LightMyRequestResponse,
+  status: number,
+  code?: string,
+): { code: string; message: string } {
+  const body = response.json();
+  if (response.statusCode !== status) {
+    throw new Error(`expected ${status}, got ${response.statusCode}: ${response.body}`);
+  }
+  for (const field of ['code', 'message', 'http_status_code', 'success', 'error']) {
+    if (!(field in body)) throw new Error(`error envelope lacks '${field}': ${response.body}`);
+  }
+  if (body.http_status_code !== status || body.success !== false || typeof body.error?.message !== 'string') {
+    throw new Error(`malformed error envelope: ${response.body}`);
+  }
+  if (code && body.code !== code) throw new Error(`expected code ${code}, got ${body.code}: ${response.body}`);
+  return body;
+}
