@@ -125,7 +125,7 @@ function percentile(sorted: number[], p: number): number {
 export async function runLoad(
   concurrency: number,
   durationMs: number,
-  operation: (worker: number, iteration: number) => Promise<boolean | undefined | void>,
+  operation: (worker: number, iteration: number) => Promise<unknown>,
   options: { maxOps?: number } = {},
 ): Promise<LoadResult> {
   const latencies: number[] = [];
