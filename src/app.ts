@@ -8,6 +8,8 @@ import Fastify, { type FastifyServerOptions } from 'fastify';
 import { sql } from 'kysely';
 import { registerCustomerRoutes } from './modules/customers/customers.routes.ts';
 import { createCustomersService } from './modules/customers/customers.service.ts';
+import { registerEventRoutes } from './modules/events/events.routes.ts';
+import { createEventsService } from './modules/events/events.service.ts';
 import { registerTenancyRoutes } from './modules/tenancy/tenancy.routes.ts';
 import { createTenancyService } from './modules/tenancy/tenancy.service.ts';
 import type { Clock } from './platform/clock.ts';
@@ -35,7 +37,8 @@ export function createServices(database: DatabaseHandle, clock: Clock) {
   const { db } = database;
   const tenancy = createTenancyService({ db, clock });
   const customers = createCustomersService({ db, clock });
-  return { tenancy, customers };
+  const events = createEventsService({ db, clock, customers });
+  return { tenancy, customers, events };
 }
 export type Services = ReturnType<typeof createServices>;
 
@@ -115,6 +118,7 @@ export async function buildApp(options: AppOptions): Promise<{ app: App; service
 
   registerTenancyRoutes(app, services.tenancy);
   registerCustomerRoutes(app, services.customers);
+  registerEventRoutes(app, services.events);
 
   await app.ready();
   return { app, services };

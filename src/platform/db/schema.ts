@@ -81,6 +81,19 @@ export interface CustomersTable {
   updated_by: string;
 }
 
+export interface EventsTable {
+  tenant_id: string;
+  environment_id: string;
+  id: string;
+  event_name: string;
+  external_customer_id: string;
+  customer_id: string | null;
+  timestamp: Timestamp;
+  source: string;
+  properties: Json<Record<string, unknown>>;
+  ingested_at: Timestamp;
+}
+
 /** Every table of the database. Each module adds its own tables here. */
 export interface Database {
   tenants: TenantsTable;
@@ -88,4 +101,5 @@ export interface Database {
   api_keys: ApiKeysTable;
   idempotency_keys: IdempotencyKeysTable;
   customers: CustomersTable;
+  events: EventsTable;
 }

@@ -1,0 +1,214 @@
+import { type RawBuilder, sql } from 'kysely';
+import type { Executor } from '../../platform/db/database.ts';
+import type { Scope } from '../../platform/http/context.ts';
+import type { AggregationType, WindowSize } from './events.schemas.ts';
+
+export interface EventInsert {
+  id: string;
+  event_name: string;
+  external_customer_id: string;
+  customer_id: string | null;
+  timestamp: string;
+  source: string;
+  properties: string;
+}
+
+/**
+ * One multi-row insert through `unnest` (a fixed 10 parameters whatever the batch size); duplicates of stored
+ * events and duplicates inside the batch are dropped by the primary key. Returns the ids actually inserted.
+ */
+export async function insertEvents(db: Executor, scope: Scope, rows: EventInsert[], ingestedAt: Date) {
+  const result = await sql<{ id: string }>`
+    insert into events (tenant_id, environment_id, id, event_name, external_customer_id, customer_id, "timestamp",
+                        source, properties, ingested_at)
+    select ${scope.tenantId}, ${scope.environmentId}, u.id, u.event_name, u.external_customer_id, u.customer_id,
+           u.ts, u.source, u.properties, ${ingestedAt}
+    from unnest(${rows.map((r) => r.id)}::text[], ${rows.map((r) => r.event_name)}::text[],
+                ${rows.map((r) => r.external_customer_id)}::text[], ${rows.map((r) => r.customer_id)}::text[],
+                ${rows.map((r) => r.timestamp)}::timestamptz[], ${rows.map((r) => r.source)}::text[],
+                ${rows.map((r) => r.properties)}::jsonb[])
+         as u(id, event_name, external_customer_id, customer_id, ts, source, properties)
+    on conflict do nothing
+    returning id`.execute(db);
+  return result.rows.map((r) => r.id);
+}
+
+export function findEventById(db: Executor, scope: Scope, id: string) {
+  return db
+    .selectFrom('events')
+    .selectAll()
+    .where('tenant_id', '=', scope.tenantId)
+    .where('environment_id', '=', scope.environmentId)
+    .where('id', '=', id)
+    .executeTakeFirst();
+}
+
+export interface EventQuery {
+  externalCustomerId?: string | undefined;
+  eventName?: string | undefined;
+  eventId?: string | undefined;
+  source?: string | undefined;
+  start: Date;
+  end: Date;
+  propertyFilters?: Record<string, string[]> | undefined;
+  sort: 'timestamp' | 'event_name';
+  order: 'asc' | 'desc';
+  limit: number;
+  offset: number;
+  /** keyset cursor: only events strictly after (in the sort order) this (timestamp, id) */
+  after?: { timestamp: Date; id: string } | undefined;
+}
+
+function propertyFilterSql(filters: Record<string, string[]> | undefined): RawBuilder<boolean>[] {
+  return Object.entries(filters ?? {}).map(([key, values]) =>
+    values.length === 0 ? sql<boolean>`false` : sql<boolean>`(properties ->> ${key}) in (${sql.join(values)})`,
+  );
+}
+
+export async function listEvents(db: Executor, scope: Scope, q: EventQuery) {
+  let query = db
+    .selectFrom('events')
+    .where('tenant_id', '=', scope.tenantId)
+    .where('environment_id', '=', scope.environmentId)
+    .where('timestamp', '>=', q.start)
+    .where('timestamp', '<', q.end);
+  if (q.externalCustomerId !== undefined) query = query.where('external_customer_id', '=', q.externalCustomerId);
+  if (q.eventName !== undefined) query = query.where('event_name', '=', q.eventName);
+  if (q.eventId !== undefined) query = query.where('id', '=', q.eventId);
+  if (q.source !== undefined) query = query.where('source', '=', q.source);
+  for (const condition of propertyFilterSql(q.propertyFilters)) query = query.where(condition);
+  const total = await query.select((eb) => eb.fn.countAll<string>().as('total')).executeTakeFirstOrThrow();
+  let page = query.selectAll();
+  if (q.after && q.sort === 'timestamp') {
+    const { timestamp, id } = q.after;
+    page =
+      q.order === 'desc'
+        ? page.where(sql<boolean>`("timestamp", id) < (${timestamp}, ${id})`)
+        : page.where(sql<boolean>`("timestamp", id) > (${timestamp}, ${id})`);
+  }
+  if (q.sort === 'event_name') page = page.orderBy('event_name', q.order);
+  page = page.orderBy('timestamp', q.order).orderBy('id', q.order);
+  const rows = await page
+    .limit(q.limit + 1)
+    .offset(q.after ? 0 : q.offset)
+    .execute();
+  return { rows, total: Number(total.total) };
+}
+
+export interface AggregateQuery {
+  eventName: string;
+  aggregation: AggregationType;
+  propertyName: string;
+  externalCustomerId?: string | undefined;
+  start: Date;
+  end: Date;
+  windowSize?: WindowSize | undefined;
+  /** explicit windows (anchored months), used instead of windowSize */
+  windows?: Array<{ start: Date; end: Date }> | undefined;
+  bucketSize?: WindowSize | undefined;
+  timezone: string;
+  filters?: Record<string, string[]> | undefined;
+  multiplier?: string | undefined;
+  /** group-by expressions: 'source' or a property name */
+  groupBy: Array<{ kind: 'source' } | { kind: 'property'; name: string }>;
+}
+
+const FIXED_MINUTES: Partial<Record<WindowSize, number>> = {
+  MINUTE: 1,
+  '15MIN': 15,
+  '30MIN': 30,
+  HOUR: 60,
+  '3HOUR': 180,
+  '6HOUR': 360,
+  '12HOUR': 720,
+};
+const CALENDAR_UNIT: Partial<Record<WindowSize, string>> = { DAY: 'day', WEEK: 'week', MONTH: 'month' };
+
+/** Start and end of the window an event falls in, as SQL over the row's "timestamp". */
+function windowBounds(size: WindowSize, timezone: string): { start: RawBuilder<Date>; end: RawBuilder<Date> } {
+  const minutes = FIXED_MINUTES[size];
+  if (minutes !== undefined) {
+    const step = sql.lit(`${minutes} minutes`);
+    const start = sql<Date>`date_bin(${step}::interval, "timestamp", timestamptz '2000-01-01 00:00:00+00')`;
+    return { start, end: sql<Date>`(${start} + ${step}::interval)` };
+  }
+  const unit = CALENDAR_UNIT[size]!;
+  const start = sql<Date>`date_trunc(${sql.lit(unit)}, "timestamp", ${timezone})`;
+  const end = sql<Date>`(((${start}) at time zone ${timezone}) + ${sql.lit(`1 ${unit}`)}::interval) at time zone ${timezone}`;
+  return { start, end };
+}
+
+const NUMERIC_TEXT = '^\\s*[-+]?([0-9]+(\\.[0-9]*)?|\\.[0-9]+)([eE][-+]?[0-9]+)?\\s*$';
+
+/**
+ * Aggregates raw events exactly (numeric, never float) per window, bucket and group:
+ * the aggregation runs per (window, bucket, group) and the per-bucket/per-group results are summed per window.
+ * Property values that are missing or not numeric count as 0; negative values count as 0 (as on the reference's
+ * billing path). Returns one row per window that has events (or a single row with window null when unwindowed).
+ */
+export async function aggregateEvents(db: Executor, scope: Scope, q: AggregateQuery) {
+  const raw = sql`(properties ->> ${q.propertyName})`;
+  const value = sql`(case when ${raw} ~ ${NUMERIC_TEXT} then greatest(cast(${raw} as numeric), 0) else 0 end)`;
+
+  let windowJoin = sql``;
+  let windowStart: RawBuilder<unknown> = sql`cast(${q.start} as timestamptz)`;
+  let windowEnd: RawBuilder<unknown> = sql`cast(${q.end} as timestamptz)`;
+  if (q.windows) {
+    windowJoin = sql`join unnest(${q.windows.map((w) => w.start.toISOString())}::timestamptz[],
+                                 ${q.windows.map((w) => w.end.toISOString())}::timestamptz[]) as w(ws, we)
+                     on e."timestamp" >= w.ws and e."timestamp" < w.we`;
+    windowStart = sql`w.ws`;
+    windowEnd = sql`w.we`;
+  } else if (q.windowSize) {
+    const bounds = windowBounds(q.windowSize, q.timezone);
+    windowStart = bounds.start;
+    windowEnd = bounds.end;
+  }
+  // Weighting and reported windows are clipped to the requested range.
+  const clippedStart = sql`greatest(${windowStart}, cast(${q.start} as timestamptz))`;
+  const clippedEnd = sql`least(${windowEnd}, cast(${q.end} as timestamptz))`;
+  const bucket = q.bucketSize ? windowBounds(q.bucketSize, q.timezone).start : sql`null`;
+  const groupParts = q.groupBy.map((g) =>
+    g.kind === 'source' ? sql`source` : sql`coalesce(properties ->> ${g.name}, '')`,
+  );
+  const group = groupParts.length ? sql`concat_ws(chr(31), ${sql.join(groupParts)})` : sql`null`;
+
+  const multiplier = q.multiplier ?? '1';
+  const aggregate: Record<AggregationType, RawBuilder<unknown>> = {
+    COUNT: sql`count(*)::numeric`,
+    SUM: sql`sum(v)`,
+    AVG: sql`avg(v)`,
+    COUNT_UNIQUE: sql`count(distinct u)::numeric`,
+    LATEST: sql`(array_agg(v order by ts desc, id desc))[1]`,
+    SUM_WITH_MULTIPLIER: sql`sum(v) * cast(${multiplier} as numeric)`,
+    MAX: sql`max(v)`,
+    WEIGHTED_SUM: sql`sum(v * case when extract(epoch from (we - ws)) > 0
+                               then extract(epoch from (we - ts)) / extract(epoch from (we - ws)) else 0 end)`,
+  };
+
+  const filters = propertyFilterSql(q.filters);
+  const customer =
+    q.externalCustomerId !== undefined ? sql`and e.external_customer_id = ${q.externalCustomerId}` : sql``;
+  const filterSql = filters.length ? sql`and ${sql.join(filters, sql` and `)}` : sql``;
+
+  const result = await sql<{ window_start: Date | null; value: string | null; events: string }>`
+    with e as (
+      select e."timestamp" as ts, e.id, ${value} as v, (properties ->> ${q.propertyName}) as u,
+             ${clippedStart} as ws, ${clippedEnd} as we, ${bucket} as b, ${group} as g
+      from events e ${windowJoin}
+      where e.tenant_id = ${scope.tenantId} and e.environment_id = ${scope.environmentId}
+        and e.event_name = ${q.eventName}
+        and e."timestamp" >= ${q.start} and e."timestamp" < ${q.end}
+        ${customer} ${filterSql}
+    ),
+    per_group as (
+      select ws, b, g, ${aggregate[q.aggregation]} as value, count(*) as events
+      from e group by ws, we, b, g
+    )
+    select ${q.windowSize || q.windows ? sql`ws` : sql`null::timestamptz`} as window_start,
+           sum(value) as value, sum(events) as events
+    from per_group
+    group by 1
+    order by 1`.execute(db);
+  return result.rows;
+}
