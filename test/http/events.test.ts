@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { buildApp } from '../../src/app.ts';
+import { systemClock } from '../../src/platform/clock.ts';
 import { assertEnvelope, type Harness, startHarness, type TestTenant } from '../support/harness.ts';
 
 let h: Harness;
@@ -59,6 +61,27 @@ describe('POST /v1/events', () => {
       assert.equal(response.json().event_id, 'dup-1');
     }
     assert.equal((await usage(tenant, { event_name: 'api_call', aggregation_type: 'COUNT' })).value, 1);
+  });
+
+  it('still drops a duplicate sent after a restart', async () => {
+    const tenant = await h.newTenant();
+    const event = { event_id: 'before-restart', event_name: 'api_call', external_customer_id: 'c1', timestamp: at(1) };
+    assert.equal((await h.request(tenant, 'POST', '/v1/events', event)).statusCode, 202);
+    // a new server process on the same database
+    const { app } = await buildApp({ database: h.database, clock: systemClock });
+    try {
+      const again = await app.inject({ method: 'POST', url: '/v1/events', headers: tenant.headers, payload: event });
+      assert.equal(again.statusCode, 202);
+      const count = await app.inject({
+        method: 'POST',
+        url: '/v1/events/usage',
+        headers: tenant.headers,
+        payload: { event_name: 'api_call', aggregation_type: 'COUNT', start_time: T0, end_time: at(60) },
+      });
+      assert.equal(count.json().value, 1);
+    } finally {
+      await app.close();
+    }
   });
 
   it('stores one event when the same id is sent by 20 clients at once', async () => {
