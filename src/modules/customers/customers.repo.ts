@@ -39,16 +39,25 @@ export function insertCustomer(db: Executor, row: Insertable<CustomersTable>) {
   return db.insertInto('customers').values(row).returningAll().executeTakeFirstOrThrow();
 }
 
-export function findCustomerById(db: Executor, scope: Scope, id: string, options: { forUpdate?: boolean } = {}) {
+function findLiveCustomer(
+  db: Executor,
+  scope: Scope,
+  by: { column: 'id' | 'external_id'; value: string },
+  options: { forUpdate?: boolean },
+) {
   let query = db
     .selectFrom('customers')
     .selectAll()
     .where('tenant_id', '=', scope.tenantId)
     .where('environment_id', '=', scope.environmentId)
-    .where('id', '=', id)
+    .where(by.column, '=', by.value)
     .where('status', '=', 'published');
   if (options.forUpdate) query = query.forUpdate();
   return query.executeTakeFirst();
+}
+
+export function findCustomerById(db: Executor, scope: Scope, id: string, options: { forUpdate?: boolean } = {}) {
+  return findLiveCustomer(db, scope, { column: 'id', value: id }, options);
 }
 
 export function findCustomerByExternalId(
@@ -57,15 +66,7 @@ export function findCustomerByExternalId(
   externalId: string,
   options: { forUpdate?: boolean } = {},
 ) {
-  let query = db
-    .selectFrom('customers')
-    .selectAll()
-    .where('tenant_id', '=', scope.tenantId)
-    .where('environment_id', '=', scope.environmentId)
-    .where('external_id', '=', externalId)
-    .where('status', '=', 'published');
-  if (options.forUpdate) query = query.forUpdate();
-  return query.executeTakeFirst();
+  return findLiveCustomer(db, scope, { column: 'external_id', value: externalId }, options);
 }
 
 export function updateCustomerById(db: Executor, scope: Scope, id: string, changes: Updateable<CustomersTable>) {

@@ -121,6 +121,14 @@ function checkFields(input: CustomerFields): void {
 
 const EXPANDABLE: readonly string[] = [];
 
+/** A unique violation on the live external_id index becomes a 409; anything else passes through. */
+function externalIdConflictOr(error: unknown, externalId: string | undefined): unknown {
+  if (isUniqueViolation(error, repo.CUSTOMER_UNIQUE_EXTERNAL_ID)) {
+    return alreadyExists(`a customer with external_id '${externalId}' already exists`, { external_id: externalId });
+  }
+  return error;
+}
+
 /** Customers: one function per use case, each in one transaction. */
 export function createCustomersService(deps: { db: Db; clock: Clock }) {
   const { db, clock } = deps;
@@ -180,12 +188,7 @@ export function createCustomersService(deps: { db: Db; clock: Clock }) {
           return view;
         });
       } catch (error) {
-        if (isUniqueViolation(error, repo.CUSTOMER_UNIQUE_EXTERNAL_ID)) {
-          throw alreadyExists(`a customer with external_id '${input.external_id}' already exists`, {
-            external_id: input.external_id,
-          });
-        }
-        throw error;
+        throw externalIdConflictOr(error, input.external_id);
       }
     },
 
@@ -227,12 +230,7 @@ export function createCustomersService(deps: { db: Db; clock: Clock }) {
           return view;
         });
       } catch (error) {
-        if (isUniqueViolation(error, repo.CUSTOMER_UNIQUE_EXTERNAL_ID)) {
-          throw alreadyExists(`a customer with external_id '${input.external_id}' already exists`, {
-            external_id: input.external_id,
-          });
-        }
-        throw error;
+        throw externalIdConflictOr(error, input.external_id);
       }
     },
 
