@@ -1,5 +1,5 @@
 import type { App } from '../../platform/http/app-types.ts';
-import { ErrorResponse } from '../../platform/http/schemas.ts';
+import { ErrorResponse, IdParams } from '../../platform/http/schemas.ts';
 import {
   BulkIngestEventRequest,
   GetEventByIdResponse,
@@ -87,6 +87,20 @@ export function registerEventRoutes(app: App, events: EventsService): void {
       },
     },
     async (request) => ({ event: await events.getEvent(request.ctx, request.query.id), status: 'processed' as const }),
+  );
+
+  // The official SDK's getEvent addresses the event by path.
+  app.get(
+    '/v1/events/:id',
+    {
+      schema: {
+        tags,
+        operationId: 'getEvent',
+        params: IdParams,
+        response: { 200: GetEventByIdResponse, ...errors },
+      },
+    },
+    async (request) => ({ event: await events.getEvent(request.ctx, request.params.id), status: 'processed' as const }),
   );
 
   app.post(
