@@ -12,6 +12,7 @@ import { registerEventRoutes } from './modules/events/events.routes.ts';
 import { createEventsService } from './modules/events/events.service.ts';
 import { registerTenancyRoutes } from './modules/tenancy/tenancy.routes.ts';
 import { createTenancyService } from './modules/tenancy/tenancy.service.ts';
+import type { BackgroundTask } from './platform/background/runner.ts';
 import type { Clock } from './platform/clock.ts';
 import type { DatabaseHandle } from './platform/db/database.ts';
 import { errorEnvelope } from './platform/errors.ts';
@@ -41,6 +42,11 @@ export function createServices(database: DatabaseHandle, clock: Clock) {
   return { tenancy, customers, events };
 }
 export type Services = ReturnType<typeof createServices>;
+
+/** Periodic work of every module; main.ts runs these, tests call the service functions directly. */
+export function backgroundTasks(_services: Services): BackgroundTask[] {
+  return [];
+}
 
 function requestIdFrom(header: string | string[] | undefined): string {
   const value = Array.isArray(header) ? header[0] : header;

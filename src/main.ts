@@ -1,5 +1,6 @@
-import { buildApp } from './app.ts';
+import { backgroundTasks, buildApp } from './app.ts';
 import { loadConfig } from './config.ts';
+import { createBackgroundRunner } from './platform/background/runner.ts';
 import { systemClock } from './platform/clock.ts';
 import { openDatabase } from './platform/db/database.ts';
 import { DataDirLockedError } from './platform/db/lock-file.ts';
@@ -45,6 +46,8 @@ async function main(): Promise<void> {
     );
   }
 
+  const background = createBackgroundRunner(backgroundTasks(services), app.log);
+
   let stopping = false;
   const stop = async (signal: string) => {
     if (stopping) return;
@@ -52,6 +55,7 @@ async function main(): Promise<void> {
     app.log.info({ signal }, 'stopping: finishing in-flight requests');
     try {
       await app.close();
+      await background.stop();
       await database.close();
       process.exit(0);
     } catch (error) {
@@ -63,6 +67,7 @@ async function main(): Promise<void> {
   process.on('SIGINT', () => void stop('SIGINT'));
 
   await app.listen({ port: config.port, host: config.host });
+  background.start();
   app.log.info(
     { engine: database.engine, data_dir: config.databaseUrl ? undefined : config.dataDir },
     `tally listening on http://${config.host}:${config.port}`,
