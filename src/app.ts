@@ -89,6 +89,15 @@ export async function buildApp(options: AppOptions): Promise<{ app: App; service
     routerOptions: { ignoreTrailingSlash: true },
   }).withTypeProvider<TypeBoxTypeProvider>();
 
+  // Keep-alive connections that were busy when close() began stay open after their last response until the
+  // keep-alive timeout (72 s in Fastify) and hold a stopping process that long; close each one as soon as it is idle.
+  let idleSweep: NodeJS.Timeout | undefined;
+  app.addHook('preClose', async () => {
+    idleSweep = setInterval(() => app.server.closeIdleConnections(), 50);
+    idleSweep.unref();
+  });
+  app.addHook('onClose', async () => clearInterval(idleSweep));
+
   const validators = createValidators();
   app.setValidatorCompiler(({ schema, httpPart }) =>
     (httpPart === 'body' ? validators.body : validators.query).compile(schema),
