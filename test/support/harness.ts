@@ -49,18 +49,25 @@ export async function createIsolatedDatabase(): Promise<{ url: string | undefine
   };
 }
 
-/** An opened, migrated database of its own (see createIsolatedDatabase); close() also drops it on PostgreSQL. */
-export async function openIsolatedDatabase(): Promise<DatabaseHandle> {
+/**
+ * A database of its own (see createIsolatedDatabase), migrated unless `migrated: false` (then empty: on PGlite that
+ * costs a full initdb); close() also drops it on PostgreSQL. `url` lets a test open a second handle on PostgreSQL.
+ */
+export async function openIsolatedDatabase(
+  options: { migrated?: boolean } = {},
+): Promise<DatabaseHandle & { url?: string | undefined }> {
+  const migrated = options.migrated ?? true;
   const isolated = await createIsolatedDatabase();
   if (!isolated.url) {
-    const database = await openDatabase({ dataDir: 'memory://', ...pgliteDump() });
-    await migrateToLatest(database.db);
+    const database = await openDatabase({ dataDir: 'memory://', ...(migrated ? pgliteDump() : {}) });
+    if (migrated) await migrateToLatest(database.db);
     return database;
   }
   const database = await openDatabase({ databaseUrl: isolated.url, dataDir: '', poolMax: 5 });
-  await migrateToLatest(database.db);
+  if (migrated) await migrateToLatest(database.db);
   return {
     ...database,
+    url: isolated.url,
     async close() {
       await database.close();
       await isolated.drop();
