@@ -202,6 +202,36 @@ describe('the server process', () => {
     assert.equal((await stop(again)).code, 0);
   });
 
+  it('npm run migrate: refused while the server holds the data dir, up to date after it stopped', async (t) => {
+    const server = track(await startServer(t, env()));
+    const migrate = () =>
+      new Promise<{ code: number | null; output: string }>((resolve) => {
+        const child = spawn(process.execPath, ['--import', 'tsx', 'src/migrate-cli.ts'], {
+          cwd: root,
+          env: { PATH: process.env.PATH ?? '', ...env() },
+          stdio: ['ignore', 'pipe', 'pipe'],
+        });
+        let output = '';
+        child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+        child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+        child.on('exit', (code) => resolve({ code, output }));
+      });
+    if (!onPostgres) {
+      const refused = await migrate();
+      assert.notEqual(refused.code, 0);
+      assert.match(refused.output, /in use by another Tally process/);
+      assert.ok(!refused.output.includes('    at '), `a stack trace instead of a message:\n${refused.output}`);
+    }
+    // every line the server wrote is a JSON log record
+    for (const line of server.output().split('\n').filter(Boolean)) {
+      assert.doesNotThrow(() => JSON.parse(line), `not a JSON log line: ${line}`);
+    }
+    assert.equal((await stop(server)).code, 0);
+    const upToDate = await migrate();
+    assert.equal(upToDate.code, 0, upToDate.output);
+    assert.match(upToDate.output, /database is up to date/);
+  });
+
   it('refuses a second process on the same DATA_DIR at once, with a clear message', { skip: onPostgres }, async (t) => {
     const owner = track(await startServer(t, env()));
     const port = await freePort();
