@@ -5,6 +5,8 @@ export type Timestamp = ColumnType<Date, Date | string | undefined, Date | strin
 export type NullableTimestamp = ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
 /** numeric columns: the drivers return strings; we write strings produced by the money module. */
 export type Numeric = ColumnType<string, string, string>;
+/** bigint columns: pg returns them as strings. */
+export type Int8 = ColumnType<string, string | number, string | number>;
 export type Json<T> = ColumnType<T, string, string>;
 
 export interface TenantsTable {
@@ -94,6 +96,19 @@ export interface EventsTable {
   ingested_at: Timestamp;
 }
 
+/** Hourly usage rollups of raw events (property '' = the event count). */
+export interface EventRollupsTable {
+  tenant_id: string;
+  environment_id: string;
+  external_customer_id: string;
+  event_name: string;
+  property: string;
+  hour: Timestamp;
+  events: Int8;
+  total: Numeric;
+  maximum: Numeric | null;
+}
+
 /** Every table of the database. Each module adds its own tables here. */
 export interface Database {
   tenants: TenantsTable;
@@ -102,4 +117,5 @@ export interface Database {
   idempotency_keys: IdempotencyKeysTable;
   customers: CustomersTable;
   events: EventsTable;
+  event_rollups: EventRollupsTable;
 }
