@@ -3,7 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import { buildApp } from '../../src/app.ts';
 import { systemClock } from '../../src/platform/clock.ts';
 import type { App } from '../../src/platform/http/app-types.ts';
-import { assertEnvelope, type Harness, startHarness } from '../support/harness.ts';
+import { assertEnvelope, type Harness, openIsolatedDatabase, startHarness } from '../support/harness.ts';
 
 /** API conventions every endpoint shares: body-size limit, content type, CORS off by default, request ids. */
 
@@ -94,5 +94,17 @@ describe('HTTP conventions', () => {
     assert.equal(notFound.headers['x-request-id'], 'trace-43');
     const malformed = await h.request(null, 'GET', '/health', undefined, { 'x-request-id': 'bad id\twith spaces' });
     assert.match(String(malformed.headers['x-request-id']), /^[0-9A-Z]{26}$/);
+  });
+
+  it('answers /health with 503 and the envelope when the database is gone', async () => {
+    const database = await openIsolatedDatabase();
+    const { app } = await buildApp({ database, clock: systemClock });
+    try {
+      assert.equal((await app.inject({ method: 'GET', url: '/health' })).statusCode, 200);
+      await database.close();
+      assertEnvelope(await app.inject({ method: 'GET', url: '/health' }), 503, 'service_unavailable');
+    } finally {
+      await app.close();
+    }
   });
 });

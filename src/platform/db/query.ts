@@ -33,6 +33,34 @@ function dateValue(raw: string | undefined, field: string): string {
   return new Date(time).toISOString();
 }
 
+const DECIMAL_TEXT = /^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$/;
+
+/**
+ * A value checked against the column it is compared with, before it reaches SQL: the database would otherwise
+ * answer a cast error (a 500) for `created_at in ["nope"]`, or read PostgreSQL's own words ("yesterday", "now")
+ * as dates.
+ */
+function valueForField(value: unknown, spec: FieldSpec, field: string): unknown {
+  switch (spec.type) {
+    case 'date': {
+      const time = typeof value === 'string' && /^\d{4}-\d{2}-\d{2}/.test(value) ? Date.parse(value) : Number.NaN;
+      if (Number.isNaN(time)) throw validation(`filter on '${field}' needs an RFC 3339 timestamp, got '${value}'`);
+      return new Date(time).toISOString();
+    }
+    case 'number':
+      if (typeof value !== 'string' || !DECIMAL_TEXT.test(value)) {
+        throw validation(`filter on '${field}' needs a number, got '${value}'`);
+      }
+      return value;
+    case 'boolean':
+      if (value === true || value === 'true') return true;
+      if (value === false || value === 'false') return false;
+      throw validation(`filter on '${field}' needs true or false, got '${value}'`);
+    default:
+      return typeof value === 'string' ? value : String(value);
+  }
+}
+
 function scalarOf(condition: FilterCondition, spec: FieldSpec): unknown {
   const { value, data_type: dataType, field } = condition;
   switch (dataType) {
@@ -75,7 +103,7 @@ export function conditionToSql(condition: FilterCondition, fields: FieldMap, ent
     const values = condition.value.array;
     if (!values) throw validation(`filter '${op}' on '${condition.field}' needs value.array`);
     if (values.length === 0) return op === 'in' ? sql<boolean>`false` : sql<boolean>`true`;
-    const list = sql.join(values.map((v) => sql`cast(${v} as ${cast})`));
+    const list = sql.join(values.map((v) => sql`cast(${valueForField(v, spec, condition.field)} as ${cast})`));
     return op === 'in' ? sql<boolean>`${column} in (${list})` : sql<boolean>`${column} not in (${list})`;
   }
   if (op === 'contains' || op === 'not_contains') {
@@ -103,7 +131,7 @@ export function conditionToSql(condition: FilterCondition, fields: FieldMap, ent
   if (condition.data_type === 'array') {
     throw validation(`operator '${op}' does not take an array value`);
   }
-  const value = scalarOf(condition, spec);
+  const value = valueForField(scalarOf(condition, spec), spec, condition.field);
   return sql<boolean>`${column} ${comparator} cast(${value} as ${cast})`;
 }
 
