@@ -88,6 +88,7 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
 function referencePath(): string {
   const candidates = [
     process.env.TALLY_REFERENCE_OPENAPI,
+    path.resolve(root, 'reference/flexprice-openapi.json'),
     path.resolve(root, '../shared/reference/flexprice-openapi.json'),
     '/work/shared/reference/flexprice-openapi.json',
   ].filter((p): p is string => Boolean(p));
