@@ -12,6 +12,8 @@ import { registerEventRoutes } from './modules/events/events.routes.ts';
 import { createEventsService } from './modules/events/events.service.ts';
 import { registerTenancyRoutes } from './modules/tenancy/tenancy.routes.ts';
 import { createTenancyService } from './modules/tenancy/tenancy.service.ts';
+import { registerWalletRoutes } from './modules/wallets/wallets.routes.ts';
+import { createWalletsService, walletExpiryTask } from './modules/wallets/wallets.service.ts';
 import type { BackgroundTask } from './platform/background/runner.ts';
 import type { Clock } from './platform/clock.ts';
 import type { DatabaseHandle } from './platform/db/database.ts';
@@ -39,13 +41,15 @@ export function createServices(database: DatabaseHandle, clock: Clock) {
   const tenancy = createTenancyService({ db, clock });
   const customers = createCustomersService({ db, clock });
   const events = createEventsService({ db, clock, customers });
-  return { tenancy, customers, events };
+  const wallets = createWalletsService({ db, clock, customers });
+  customers.addDeletionGuard(wallets.activeWalletGuard);
+  return { tenancy, customers, events, wallets };
 }
 export type Services = ReturnType<typeof createServices>;
 
 /** Periodic work of every module; main.ts runs these, tests call the service functions directly. */
-export function backgroundTasks(_services: Services): BackgroundTask[] {
-  return [];
+export function backgroundTasks(services: Services): BackgroundTask[] {
+  return [walletExpiryTask(services.wallets)];
 }
 
 function requestIdFrom(header: string | string[] | undefined): string {
@@ -125,6 +129,7 @@ export async function buildApp(options: AppOptions): Promise<{ app: App; service
   registerTenancyRoutes(app, services.tenancy);
   registerCustomerRoutes(app, services.customers);
   registerEventRoutes(app, services.events);
+  registerWalletRoutes(app, services.wallets);
 
   await app.ready();
   return { app, services };
