@@ -1479,8 +1479,8 @@ export function createWalletsService(deps: { db: Db; clock: Clock; customers: Cu
       });
       current = written.wallet;
     }
+    // No settle: a closed wallet raises no alerts and must never auto top-up.
     current = await repo.updateWalletById(tx, scope, current.id, { wallet_status: 'closed', updated_at: clock.now() });
-    await settle(tx, scope, current);
     await emit(tx, scope, { type: 'wallet.terminated', wallet: walletView(current) });
     return current;
   }
