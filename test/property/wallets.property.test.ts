@@ -210,7 +210,7 @@ describe('wallet ledger properties', () => {
               }
               case 'expire': {
                 clock.advance(o.days * DAY);
-                while ((await wallets.expireCredits(3)).more) {
+                while ((await wallets.expireCredits({ limit: 3, scope })).more) {
                   // bounded batches until nothing is due
                 }
                 const now = clock.now().getTime();

@@ -941,10 +941,14 @@ export function createWalletsService(deps: { db: Db; clock: Clock; customers: Cu
   /**
    * Expires up to `limit` lots whose expiry_date is before the clock's now: each is closed by a CREDIT_EXPIRED
    * debit of exactly its remainder, in its own transaction (so one bad wallet cannot block the rest).
+   * Every environment by default; `scope` limits the run to one (an operator's manual run, tests).
    */
-  async function expireCredits(limit = 100): Promise<{ expired: number; more: boolean }> {
+  async function expireCredits(
+    options: { limit?: number; scope?: Scope } = {},
+  ): Promise<{ expired: number; more: boolean }> {
     const now = clock.now();
-    const candidates = await repo.listExpiredLots(db, now, limit);
+    const limit = options.limit ?? 100;
+    const candidates = await repo.listExpiredLots(db, now, limit, options.scope);
     let expired = 0;
     for (const candidate of candidates) {
       const scope = { tenantId: candidate.tenant_id, environmentId: candidate.environment_id };
@@ -1565,6 +1569,6 @@ export function walletExpiryTask(
   return {
     name: 'wallets.expire-credits',
     intervalMs: options.intervalMs ?? 60_000,
-    run: async () => (await wallets.expireCredits(options.batch ?? 100)).more,
+    run: async () => (await wallets.expireCredits({ limit: options.batch ?? 100 })).more,
   };
 }
