@@ -753,28 +753,30 @@ export function createWalletsService(deps: { db: Db; clock: Clock; customers: Cu
    * nothing; the same key with other parameters is 409. Same-wallet races serialize on the wallet lock; a race
    * across wallets (the key is unique per environment) ends on the unique index and is resolved after rollback.
    */
-  async function keyed<T>(
+  async function keyed<T, P extends { hash: string }>(
     scope: Scope,
     walletId: string,
     key: string,
-    hash: string,
-    fresh: (tx: Tx, wallet: repo.WalletRow) => Promise<T>,
+    plan: (wallet: repo.WalletRow) => P,
+    fresh: (tx: Tx, wallet: repo.WalletRow, planned: P) => Promise<T>,
     replay: (executor: Executor, original: repo.WalletTransactionRow) => Promise<T>,
   ): Promise<T> {
     try {
       return await withTransaction(db, async (tx) => {
         const wallet = await lockWallet(tx, scope, walletId);
+        const planned = plan(wallet);
         const original = await repo.findWalletTransactionByIdempotencyKey(tx, scope, key);
         if (original) {
-          if (original.request_hash !== hash) throw idempotencyConflict(key);
+          if (original.request_hash !== planned.hash) throw idempotencyConflict(key);
           return replay(tx, original);
         }
-        return fresh(tx, wallet);
+        return fresh(tx, wallet, planned);
       });
     } catch (error) {
       if (!isUniqueViolation(error, repo.WALLET_TRANSACTION_UNIQUE_IDEMPOTENCY)) throw error;
+      const planned = plan(await walletRowOrThrow(db, scope, walletId));
       const original = await repo.findWalletTransactionByIdempotencyKey(db, scope, key);
-      if (original && original.request_hash === hash) return replay(db, original);
+      if (original && original.request_hash === planned.hash) return replay(db, original);
       throw idempotencyConflict(key);
     }
   }
@@ -1261,16 +1263,16 @@ export function createWalletsService(deps: { db: Db; clock: Clock; customers: Cu
      * other parameters).
      */
     async topUpWallet(scope: Scope, id: string, input: TopUpInput): Promise<TopUpResult> {
-      const wallet = await walletRowOrThrow(db, scope, id);
-      const checked = checkTopUp(wallet, input);
       const key = input.idempotency_key || newId('walletTransaction');
-      const hash = topUpHash(id, input, checked.credits, checked.bonusCredits);
       return keyed(
         scope,
         id,
         key,
-        hash,
-        async (tx, locked) => {
+        (wallet) => {
+          const checked = checkTopUp(wallet, input);
+          return { ...checked, hash: topUpHash(id, input, checked.credits, checked.bonusCredits) };
+        },
+        async (tx, locked, checked) => {
           if (locked.wallet_status !== 'active') {
             throw invalidOperation(`wallet is ${locked.wallet_status}; only an active wallet can be topped up`, {
               wallet_id: id,
@@ -1284,7 +1286,7 @@ export function createWalletsService(deps: { db: Db; clock: Clock; customers: Cu
             description: input.description,
             metadata: input.metadata,
             idempotency_key: key,
-            request_hash: hash,
+            request_hash: checked.hash,
             bonus: checked.bonusCredits
               ? { credits: checked.bonusCredits, expiry_date: checked.bonusExpiry }
               : undefined,
@@ -1307,16 +1309,17 @@ export function createWalletsService(deps: { db: Db; clock: Clock; customers: Cu
      * written, except MANUAL_BALANCE_DEBIT which may overdraw. Returns the wallet after the debit.
      */
     async debitWallet(scope: Scope, id: string, input: DebitInput) {
-      const wallet = await walletRowOrThrow(db, scope, id);
-      const credits = debitCredits(wallet, input);
-      const hash = debitHash(id, input, credits);
+      if (!input.idempotency_key) throw validation('idempotency_key is required');
       return keyed(
         scope,
         id,
         input.idempotency_key,
-        hash,
-        async (tx, locked) => {
-          const result = await debitLocked(tx, scope, locked, input, credits, hash);
+        (wallet) => {
+          const credits = debitCredits(wallet, input);
+          return { credits, hash: debitHash(id, input, credits) };
+        },
+        async (tx, locked, planned) => {
+          const result = await debitLocked(tx, scope, locked, input, planned.credits, planned.hash);
           return { wallet: walletView(result.wallet), transaction: walletTransactionView(result.transaction) };
         },
         async (executor, original) => ({
