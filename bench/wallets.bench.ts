@@ -212,7 +212,6 @@ async function writes(engine: Engine) {
         }
       }
     }
-    await realTimeRead(server, http.hot);
   } finally {
     await server.stop();
     await database.close();
@@ -221,41 +220,87 @@ async function writes(engine: Engine) {
   }
 }
 
-/** Tops the hot wallet up to ENTRIES_FOR_READ entries, then reads the customer's wallets with real-time balance. */
-async function realTimeRead(server: BenchServer, walletId: string) {
-  const page = await call(server, 'GET', `/v1/wallets/${walletId}/transactions?limit=1`);
-  let entries = (page.json as { pagination: { total: number } }).pagination.total;
-  let key = 0;
-  while (entries < ENTRIES_FOR_READ) {
-    const batch = Math.min(16, ENTRIES_FOR_READ - entries);
-    await Promise.all(
-      Array.from({ length: batch }, () =>
-        call(server, 'POST', `/v1/wallets/${walletId}/top-up`, {
-          credits_to_add: '1',
-          transaction_reason: 'FREE_CREDIT_GRANT',
-          idempotency_key: `fill-${key++}`,
-        }),
-      ),
+/**
+ * `GET /v1/customers/wallets?include_real_time_balance=true` for a customer whose wallet has ENTRIES_FOR_READ
+ * ledger entries (seeded in SQL before the server starts: half open credit lots, half debits).
+ */
+async function realTimeRead(engine: Engine) {
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'tally-bench-wallet-read-'));
+  const pgDatabase =
+    engine === 'postgres'
+      ? await freshPostgresDatabase(process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test')
+      : undefined;
+  const seedDb = await openDatabase({ databaseUrl: pgDatabase?.url, dataDir });
+  await migrateToLatest(seedDb.db);
+  const { createServices } = await import('../src/app.ts');
+  const { systemClock } = await import('../src/platform/clock.ts');
+  const services = createServices(seedDb, systemClock);
+  const apiKey = `sk_bench_wallets_${Date.now()}`;
+  await services.tenancy.bootstrap({ apiKey });
+  const environment = await seedDb.db
+    .selectFrom('environments')
+    .selectAll()
+    .where('is_default', '=', true)
+    .executeTakeFirstOrThrow();
+  const scope = { tenantId: environment.tenant_id, environmentId: environment.id };
+  const customer = await services.customers.createCustomer(scope, { external_id: 'reader', name: 'reader' });
+  const wallet = await services.wallets.createWallet(scope, { customer_id: customer.id, currency: 'usd' });
+  const half = ENTRIES_FOR_READ / 2;
+  await sql`
+    insert into wallet_transactions (id, tenant_id, environment_id, wallet_id, customer_id, type, amount,
+      credit_amount, credit_balance_before, credit_balance_after, credits_available, transaction_status,
+      reference_type, transaction_reason, currency, idempotency_key, created_at)
+    select 'seed-' || g, ${scope.tenantId}, ${scope.environmentId}, ${wallet.id}, ${customer.id},
+           case when g <= ${half} then 'credit' else 'debit' end,
+           case when g <= ${half} then 2 else 1 end, case when g <= ${half} then 2 else 1 end,
+           case when g <= ${half} then (g - 1) * 2 else ${half} * 2 - (g - ${half} - 1) end,
+           case when g <= ${half} then g * 2 else ${half} * 2 - (g - ${half}) end,
+           case when g <= ${half} then 1 else 0 end, 'completed', 'REQUEST',
+           case when g <= ${half} then (case when g % 2 = 0 then 'FREE_CREDIT_GRANT' else 'PURCHASED_CREDIT_DIRECT' end)
+                else 'MANUAL_BALANCE_DEBIT' end,
+           'usd', 'seed-' || g, now() - (${ENTRIES_FOR_READ} - g) * interval '1 second'
+      from generate_series(1, ${ENTRIES_FOR_READ}) as g`.execute(seedDb.db);
+  const balance = String(half);
+  await sql`update wallets set credit_balance = ${balance}::numeric, balance = ${balance}::numeric
+             where id = ${wallet.id}`.execute(seedDb.db);
+  await sql`analyze wallet_transactions`.execute(seedDb.db);
+  await seedDb.close();
+
+  const server = await startServer(engine, {
+    DATA_DIR: dataDir,
+    API_KEY: apiKey,
+    ...(pgDatabase ? { DATABASE_URL: pgDatabase.url } : {}),
+  });
+  server.apiKey = apiKey;
+  try {
+    const check = await call(server, 'GET', `/v1/wallets/${wallet.id}/transactions?limit=1`);
+    const entries = (check.json as { pagination: { total: number } }).pagination.total;
+    printHeader(
+      `GET /v1/customers/wallets?include_real_time_balance=true, ${entries} entries on the wallet (${engine})`,
     );
-    entries += batch;
-  }
-  printHeader(`GET /v1/customers/wallets?include_real_time_balance=true, ${entries} entries on the wallet`);
-  for (const concurrency of [1, 16]) {
-    const result = await runLoad(
-      concurrency,
-      BENCH_SECONDS * 1000,
-      async () => {
-        const response = await call(
-          server,
-          'GET',
-          '/v1/customers/wallets?lookup_key=hot&include_real_time_balance=true&expand=credits_available_breakdown',
+    const variants: Array<[string, string]> = [
+      ['customer wallets, real-time', '&include_real_time_balance=true'],
+      ['customer wallets, real-time + breakdown', '&include_real_time_balance=true&expand=credits_available_breakdown'],
+    ];
+    for (const [label, query] of variants) {
+      for (const concurrency of [1, 16]) {
+        const result = await runLoad(
+          concurrency,
+          BENCH_SECONDS * 1000,
+          async () => (await call(server, 'GET', `/v1/customers/wallets?lookup_key=reader${query}`)).status === 200,
+          { maxOps: 20_000 },
         );
-        return response.status === 200;
-      },
-      { maxOps: 20_000 },
-    );
-    print(formatRow('customer wallets, real-time + breakdown', result));
+        print(formatRow(label, result));
+      }
+    }
+  } finally {
+    await server.stop();
+    fs.rmSync(dataDir, { recursive: true, force: true });
+    await pgDatabase?.drop();
   }
 }
 
-for (const engine of ENGINES) await writes(engine);
+for (const engine of ENGINES) {
+  await writes(engine);
+  await realTimeRead(engine);
+}

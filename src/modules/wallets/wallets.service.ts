@@ -517,11 +517,12 @@ export function createWalletsService(deps: { db: Db; clock: Clock; customers: Cu
             updated_at: now,
           });
     const row = transaction as repo.WalletTransactionRow;
-    await emit(tx, scope, {
-      type: 'wallet.transaction.created',
-      wallet: walletView(updated),
-      transaction: walletTransactionView(row),
-    });
+    if (listeners.length > 0)
+      await emit(tx, scope, {
+        type: 'wallet.transaction.created',
+        wallet: walletView(updated),
+        transaction: walletTransactionView(row),
+      });
     return { wallet: updated, transaction: row };
   }
 
@@ -625,17 +626,18 @@ export function createWalletsService(deps: { db: Db; clock: Clock; customers: Cu
         current = await repo.updateWalletById(tx, scope, current.id, { [stream.column]: state });
         const eventType = state === 'in_alarm' ? stream.dropped : state === 'ok' ? stream.recovered : null;
         if (eventType) {
-          await emit(tx, scope, {
-            type: eventType as Extract<WalletEvent, { alert: WalletAlertView }>['type'],
-            wallet: walletView(current),
-            alert: {
-              state,
-              current_balance: toWire(realTime.balance),
-              credit_balance: toWire(realTime.credits),
-              alert_type: stream.type,
-              alert_settings: settings,
-            },
-          });
+          if (listeners.length > 0)
+            await emit(tx, scope, {
+              type: eventType as Extract<WalletEvent, { alert: WalletAlertView }>['type'],
+              wallet: walletView(current),
+              alert: {
+                state,
+                current_balance: toWire(realTime.balance),
+                credit_balance: toWire(realTime.credits),
+                alert_type: stream.type,
+                alert_settings: settings,
+              },
+            });
         }
       }
     }
@@ -900,11 +902,12 @@ export function createWalletsService(deps: { db: Db; clock: Clock; customers: Cu
       balance: balanceOf(after, new Dec(wallet.conversion_rate)).toFixed(),
       updated_at: now,
     });
-    await emit(tx, scope, {
-      type: 'wallet.transaction.updated',
-      wallet: walletView(updated),
-      transaction: walletTransactionView(transaction),
-    });
+    if (listeners.length > 0)
+      await emit(tx, scope, {
+        type: 'wallet.transaction.updated',
+        wallet: walletView(updated),
+        transaction: walletTransactionView(transaction),
+      });
     return { wallet: updated, transaction };
   }
 
@@ -1131,7 +1134,7 @@ export function createWalletsService(deps: { db: Db; clock: Clock; customers: Cu
             created_by: '',
             updated_by: '',
           });
-          await emit(tx, scope, { type: 'wallet.created', wallet: walletView(row) });
+          if (listeners.length > 0) await emit(tx, scope, { type: 'wallet.created', wallet: walletView(row) });
           if (initialCredits.gt(0)) {
             const loaded = await creditInLockedWallet(tx, scope, row, {
               credits: initialCredits,
@@ -1190,7 +1193,7 @@ export function createWalletsService(deps: { db: Db; clock: Clock; customers: Cu
           }
         }
         let row = await repo.updateWalletById(tx, scope, id, changes);
-        await emit(tx, scope, { type: 'wallet.updated', wallet: walletView(row) });
+        if (listeners.length > 0) await emit(tx, scope, { type: 'wallet.updated', wallet: walletView(row) });
         // New thresholds or auto top-up settings apply at once, not at the next balance change.
         row = await settle(tx, scope, row);
         return walletView(row);
@@ -1415,7 +1418,7 @@ export function createWalletsService(deps: { db: Db; clock: Clock; customers: Cu
             created_by: '',
             updated_by: '',
           });
-          await emit(tx, scope, { type: 'wallet.created', wallet: walletView(created) });
+          if (listeners.length > 0) await emit(tx, scope, { type: 'wallet.created', wallet: walletView(created) });
           if (transferred.gt(0)) {
             const credited = await creditInLockedWallet(tx, scope, created, {
               credits: transferred,
@@ -1488,7 +1491,7 @@ export function createWalletsService(deps: { db: Db; clock: Clock; customers: Cu
     }
     // No settle: a closed wallet raises no alerts and must never auto top-up.
     current = await repo.updateWalletById(tx, scope, current.id, { wallet_status: 'closed', updated_at: clock.now() });
-    await emit(tx, scope, { type: 'wallet.terminated', wallet: walletView(current) });
+    if (listeners.length > 0) await emit(tx, scope, { type: 'wallet.terminated', wallet: walletView(current) });
     return current;
   }
 
