@@ -856,3 +856,67 @@ describe('expiry, alerts and auto top-up', () => {
     }
   });
 });
+
+describe('environment isolation and invoiced auto top-up', () => {
+  it("never lets another environment of the same tenant see or move a wallet's credits (404)", async () => {
+    const tenant = await h.newTenant();
+    const environment = await h.services.tenancy.createEnvironment(tenant.tenantId, {
+      name: 'production',
+      type: 'production',
+    });
+    const key = await h.services.tenancy.createApiKey(
+      { tenantId: tenant.tenantId, environmentId: environment.id },
+      { name: 'prod', type: 'private_key' },
+    );
+    const other: TestTenant = {
+      tenantId: tenant.tenantId,
+      environmentId: environment.id,
+      apiKey: key.api_key,
+      headers: { 'x-api-key': key.api_key },
+    };
+    const wallet = await createWallet(tenant, { initial_credits_to_load: '5' });
+    assertEnvelope(await h.request(other, 'GET', `/v1/wallets/${wallet.id}`), 404, 'not_found');
+    assertEnvelope(await debit(other, wallet.id, '5', 'steal'), 404, 'not_found');
+    assertEnvelope(
+      await h.request(other, 'POST', `/v1/wallets/${wallet.id}/top-up`, {
+        credits_to_add: '1',
+        transaction_reason: 'FREE_CREDIT_GRANT',
+      }),
+      404,
+      'not_found',
+    );
+    assertEnvelope(await h.request(other, 'GET', `/v1/wallets/${wallet.id}/balance/real-time`), 404, 'not_found');
+    assertEnvelope(await h.request(other, 'GET', `/v1/wallets/${wallet.id}/transactions`), 404, 'not_found');
+    assertEnvelope(await h.request(other, 'POST', `/v1/wallets/${wallet.id}/terminate`), 404, 'not_found');
+    assertEnvelope(
+      await h.request(other, 'POST', `/v1/wallets/${wallet.id}/modify`, { modification_type: 'prepaid_to_postpaid' }),
+      404,
+      'not_found',
+    );
+    const search = (await h.request(other, 'POST', '/v1/wallets/transactions/search', { id: wallet.id })).json();
+    assert.equal(search.pagination.total, 0);
+    assert.equal((await h.request(tenant, 'GET', `/v1/wallets/${wallet.id}`)).json().credit_balance, '5');
+  });
+
+  it('an invoiced auto top-up stays pending, is not repeated while pending, and lands when completed', async () => {
+    const tenant = await h.newTenant();
+    const scope = { tenantId: tenant.tenantId, environmentId: tenant.environmentId };
+    const wallet = await createWallet(tenant, {
+      initial_credits_to_load: '10',
+      auto_topup: { enabled: true, threshold: '5', amount: '20', invoicing: true },
+    });
+    assert.equal((await debit(tenant, wallet.id, '6', 'a')).json().credit_balance, '4');
+    const pending = (await transactions(tenant, wallet.id, '?transaction_status=pending')).items;
+    assert.equal(pending.length, 1);
+    assert.equal(pending[0].transaction_reason, 'PURCHASED_CREDIT_INVOICED');
+    assert.equal(pending[0].metadata.auto_topup, 'true');
+    // Re-arm by updating the settings: still no second top-up while the first is pending.
+    await h.request(tenant, 'PUT', `/v1/wallets/${wallet.id}`, { auto_topup: { amount: '20' } });
+    await debit(tenant, wallet.id, '1', 'b');
+    assert.equal((await transactions(tenant, wallet.id, '?transaction_status=pending')).items.length, 1);
+    const done = await h.database.db
+      .transaction()
+      .execute((tx) => h.services.wallets.completePendingTopUp(tx, scope, pending[0].id));
+    assert.equal(done.wallet.credit_balance, '23');
+  });
+});
