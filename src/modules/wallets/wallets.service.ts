@@ -582,6 +582,9 @@ export function createWalletsService(deps: { db: Db; clock: Clock; customers: Cu
   async function settle(tx: Tx, scope: Scope, wallet: repo.WalletRow): Promise<repo.WalletRow> {
     let current = wallet;
     const settings = effectiveAlertSettings(current);
+    const autoTopUpEnabled = Boolean((current.auto_topup as AutoTopUp | null)?.enabled);
+    // Pending charges may be costly (usage, invoices): computed only when an alert or auto top-up needs them.
+    if (!settings.alert_enabled && !autoTopUpEnabled) return current;
     const realTime = await realTimeOf(tx, scope, current);
     if (settings.alert_enabled) {
       const streams: Array<{
