@@ -157,6 +157,12 @@ export async function listWalletsByFilter(db: Executor, scope: Scope, filter: Wa
 // ---------------------------------------------------------------------------------------------------------------
 // wallet transactions (ledger entries; credit entries are the credit lots)
 
+/**
+ * An open credit lot, written with literals (not bound parameters) so the planner can match the partial indexes
+ * `wallet_transactions_open_lots` and `wallet_transactions_expiring`, whose predicate this is.
+ */
+const OPEN_LOT = sql<boolean>`type = 'credit' and transaction_status = 'completed' and credits_available > 0`;
+
 export function insertWalletTransactions(db: Executor, rows: Insertable<WalletTransactionsTable>[]) {
   return db.insertInto('wallet_transactions').values(rows).returningAll().execute();
 }
@@ -210,9 +216,7 @@ export function listOpenLotsByWalletId(
     .selectFrom('wallet_transactions')
     .select(['id', 'priority', 'expiry_date', 'credit_amount', 'credits_available'])
     .where('wallet_id', '=', walletId)
-    .where('type', '=', 'credit')
-    .where('transaction_status', '=', 'completed')
-    .where('credits_available', '>', '0');
+    .where(OPEN_LOT);
   if (options.eligibleAt) {
     const at = options.eligibleAt;
     query = query.where((eb) => eb.or([eb('expiry_date', 'is', null), eb('expiry_date', '>=', at)]));
@@ -268,9 +272,7 @@ export function listExpiredLots(db: Executor, before: Date, limit: number, scope
   }
   return query
     .select(['id', 'tenant_id', 'environment_id', 'wallet_id'])
-    .where('type', '=', 'credit')
-    .where('transaction_status', '=', 'completed')
-    .where('credits_available', '>', '0')
+    .where(OPEN_LOT)
     .where('expiry_date', 'is not', null)
     .where('expiry_date', '<', before)
     .orderBy('expiry_date', 'asc')
