@@ -139,6 +139,26 @@ async function setUpSql(database: DatabaseHandle): Promise<Fixture> {
 
 let sequence = 0;
 
+/** CPU time (user + system, ms) a process has used so far; Linux /proc. */
+function processCpuMs(pid: number | undefined): number {
+  if (pid === undefined) return process.cpuUsage().user / 1000 + process.cpuUsage().system / 1000;
+  const fields = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+  const ticks = Number(fields[11]) + Number(fields[12]);
+  return (ticks * 1000) / 100; // USER_HZ = 100
+}
+
+/**
+ * Runs a load phase and also reports the CPU milliseconds one operation costs in `pid` (the server, or this process
+ * for direct SQL). On a shared, oversubscribed machine wall-clock ops/s mostly measure the neighbours; CPU per
+ * operation does not, and 1000 ÷ it is the throughput one idle core would give.
+ */
+async function measured(pid: number | undefined, phase: () => Promise<LoadResult>) {
+  const before = processCpuMs(pid);
+  const result = await phase();
+  const cpuMsPerOp = (processCpuMs(pid) - before) / Math.max(1, result.ops);
+  return { result, cpuMsPerOp };
+}
+
 /** One ledger write in plain SQL: what the service does, without validation, events, alerts or HTTP. */
 async function sqlWrite(database: DatabaseHandle, walletId: string, kind: 'credit' | 'debit') {
   await withTransaction(database.db, async (tx) => {
@@ -187,28 +207,36 @@ async function writes(engine: Engine) {
     for (const target of ['hot', 'spread'] as const) {
       for (const kind of ['top-up', 'debit'] as const) {
         for (const concurrency of CONCURRENCY) {
-          const viaHttp = await runLoad(concurrency, BENCH_SECONDS * 1000, async (w, i) => {
-            const walletId = pick(http, target, w, i);
-            const response =
-              kind === 'top-up'
-                ? await call(server, 'POST', `/v1/wallets/${walletId}/top-up`, {
-                    credits_to_add: '1',
-                    transaction_reason: 'PURCHASED_CREDIT_DIRECT',
-                    idempotency_key: `b-${key++}`,
-                  })
-                : await call(server, 'POST', `/v1/wallets/${walletId}/debit`, {
-                    credits: '1',
-                    transaction_reason: 'MANUAL_BALANCE_DEBIT',
-                    idempotency_key: `b-${key++}`,
-                  });
-            return response.status === 200;
-          });
-          const viaSql: LoadResult = await runLoad(concurrency, BENCH_SECONDS * 1000, async (w, i) =>
-            sqlWrite(database, pick(direct, target, w, i), kind === 'top-up' ? 'credit' : 'debit'),
+          // CPU per op is only comparable embedded, where the database runs inside the measured process.
+          const embedded = engine === 'pglite';
+          const viaHttp = await measured(embedded ? server.pid : undefined, () =>
+            runLoad(concurrency, BENCH_SECONDS * 1000, async (w, i) => {
+              const walletId = pick(http, target, w, i);
+              const response =
+                kind === 'top-up'
+                  ? await call(server, 'POST', `/v1/wallets/${walletId}/top-up`, {
+                      credits_to_add: '1',
+                      transaction_reason: 'PURCHASED_CREDIT_DIRECT',
+                      idempotency_key: `b-${key++}`,
+                    })
+                  : await call(server, 'POST', `/v1/wallets/${walletId}/debit`, {
+                      credits: '1',
+                      transaction_reason: 'MANUAL_BALANCE_DEBIT',
+                      idempotency_key: `b-${key++}`,
+                    });
+              return response.status === 200;
+            }),
+          );
+          const viaSql = await measured(undefined, () =>
+            runLoad(concurrency, BENCH_SECONDS * 1000, async (w, i) =>
+              sqlWrite(database, pick(direct, target, w, i), kind === 'top-up' ? 'credit' : 'debit'),
+            ),
           );
           const where = target === 'hot' ? 'one hot wallet' : `${SPREAD_WALLETS} wallets`;
-          print(formatRow(`HTTP ${kind}, ${where}`, viaHttp, viaSql));
-          print(formatRow(`SQL ${kind}, ${where}`, viaSql));
+          const cpu = (m: { cpuMsPerOp: number }) =>
+            embedded ? `  cpu ${m.cpuMsPerOp.toFixed(2)} ms/op ≈ ${(1000 / m.cpuMsPerOp).toFixed(0)}/s per core` : '';
+          print(formatRow(`HTTP ${kind}, ${where}`, viaHttp.result, viaSql.result) + cpu(viaHttp));
+          print(formatRow(`SQL ${kind}, ${where}`, viaSql.result) + cpu(viaSql));
         }
       }
     }

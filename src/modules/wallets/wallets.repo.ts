@@ -63,6 +63,46 @@ export function findWalletById(db: Executor, scope: Scope, id: string, options: 
   return query.executeTakeFirst();
 }
 
+/**
+ * Locks a wallet for a ledger write and, in the same round trip, says whether an idempotency key is already used
+ * in the environment (the transaction id and request hash of the entry holding it).
+ */
+export async function lockWalletForWrite(db: Executor, scope: Scope, id: string, idempotencyKey: string) {
+  const keyed = (column: 'id' | 'request_hash') => sql<string | null>`(
+    select ${sql.ref(column)} from wallet_transactions k
+     where k.tenant_id = ${scope.tenantId} and k.environment_id = ${scope.environmentId}
+       and k.idempotency_key = ${idempotencyKey} and k.status = 'published')`;
+  const row = await db
+    .selectFrom('wallets')
+    .selectAll()
+    .select([keyed('id').as('key_transaction_id'), keyed('request_hash').as('key_request_hash')])
+    .where('tenant_id', '=', scope.tenantId)
+    .where('environment_id', '=', scope.environmentId)
+    .where('id', '=', id)
+    .where('status', '=', 'published')
+    .forUpdate()
+    .executeTakeFirst();
+  if (!row) return undefined;
+  const { key_transaction_id: transactionId, key_request_hash: requestHash, ...wallet } = row;
+  return { wallet: wallet as WalletRow, key: transactionId ? { transactionId, requestHash: requestHash ?? '' } : null };
+}
+
+/** Writes a wallet's balances (the caller holds the row lock and knows the resulting row). */
+export async function updateWalletBalances(
+  db: Executor,
+  scope: Scope,
+  id: string,
+  changes: { credit_balance: string; balance: string; updated_at: Date },
+) {
+  await db
+    .updateTable('wallets')
+    .set(changes)
+    .where('tenant_id', '=', scope.tenantId)
+    .where('environment_id', '=', scope.environmentId)
+    .where('id', '=', id)
+    .executeTakeFirstOrThrow();
+}
+
 export function updateWalletById(db: Executor, scope: Scope, id: string, changes: Updateable<WalletsTable>) {
   return db
     .updateTable('wallets')
@@ -163,8 +203,8 @@ export async function listWalletsByFilter(db: Executor, scope: Scope, filter: Wa
  */
 const OPEN_LOT = sql<boolean>`type = 'credit' and transaction_status = 'completed' and credits_available > 0`;
 
-export function insertWalletTransactions(db: Executor, rows: Insertable<WalletTransactionsTable>[]) {
-  return db.insertInto('wallet_transactions').values(rows).returningAll().execute();
+export async function insertWalletTransaction(db: Executor, row: Insertable<WalletTransactionsTable>) {
+  await db.insertInto('wallet_transactions').values(row).execute();
 }
 
 export function findWalletTransactionById(

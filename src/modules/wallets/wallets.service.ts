@@ -474,49 +474,47 @@ export function createWalletsService(deps: { db: Db; clock: Clock; customers: Cu
       if (plan.steps.length > 0) metadata.consumed_credit_tx_ids = plan.steps.map((s) => s.id).join(',');
     }
 
-    const [transaction] = await repo.insertWalletTransactions(tx, [
-      {
-        id,
-        tenant_id: scope.tenantId,
-        environment_id: scope.environmentId,
-        wallet_id: wallet.id,
-        customer_id: wallet.customer_id,
-        type: entry.kind,
-        amount: amountForCredits(entry.credits, entry.kind === 'credit' ? topUpRate : rate).toFixed(),
-        credit_amount: entry.credits.toFixed(),
-        credit_balance_before: before.toFixed(),
-        credit_balance_after: after.toFixed(),
-        credits_available: available.toFixed(),
-        transaction_status: entry.kind === 'credit' && entry.pending ? 'pending' : 'completed',
-        reference_type: entry.reference_type,
-        reference_id: entry.reference_id || id,
-        description: entry.description,
-        metadata: JSON.stringify(metadata),
-        expiry_date: entry.kind === 'credit' ? (entry.expiry_date ?? null) : null,
-        priority: entry.kind === 'credit' ? (entry.priority ?? null) : null,
-        transaction_reason: entry.reason,
-        currency: wallet.currency,
-        parent_transaction_id: entry.kind === 'credit' ? (entry.parent_transaction_id ?? null) : null,
-        conversion_rate: entry.kind === 'debit' ? wallet.conversion_rate : null,
-        topup_conversion_rate: entry.kind === 'credit' ? wallet.topup_conversion_rate : null,
-        idempotency_key: entry.idempotency_key || id,
-        request_hash: entry.request_hash,
-        status: 'published',
-        created_at: now,
-        updated_at: now,
-        created_by: '',
-        updated_by: '',
-      },
-    ]);
-    const updated =
-      after.eq(before) && entry.kind === 'credit'
-        ? wallet
-        : await repo.updateWalletById(tx, scope, wallet.id, {
-            credit_balance: after.toFixed(),
-            balance: balanceOf(after, rate).toFixed(),
-            updated_at: now,
-          });
-    const row = transaction as repo.WalletTransactionRow;
+    // The rows are built here and written without RETURNING: the caller holds the lock, so they are exactly what
+    // is stored (numerics differ only in trailing zeros, which the views trim).
+    const row: repo.WalletTransactionRow = {
+      id,
+      tenant_id: scope.tenantId,
+      environment_id: scope.environmentId,
+      wallet_id: wallet.id,
+      customer_id: wallet.customer_id,
+      type: entry.kind,
+      amount: amountForCredits(entry.credits, entry.kind === 'credit' ? topUpRate : rate).toFixed(),
+      credit_amount: entry.credits.toFixed(),
+      credit_balance_before: before.toFixed(),
+      credit_balance_after: after.toFixed(),
+      credits_available: available.toFixed(),
+      transaction_status: entry.kind === 'credit' && entry.pending ? 'pending' : 'completed',
+      reference_type: entry.reference_type,
+      reference_id: entry.reference_id || id,
+      description: entry.description,
+      metadata,
+      expiry_date: entry.kind === 'credit' ? (entry.expiry_date ?? null) : null,
+      priority: entry.kind === 'credit' ? (entry.priority ?? null) : null,
+      transaction_reason: entry.reason,
+      currency: wallet.currency,
+      parent_transaction_id: entry.kind === 'credit' ? (entry.parent_transaction_id ?? null) : null,
+      conversion_rate: entry.kind === 'debit' ? wallet.conversion_rate : null,
+      topup_conversion_rate: entry.kind === 'credit' ? wallet.topup_conversion_rate : null,
+      idempotency_key: entry.idempotency_key || id,
+      request_hash: entry.request_hash,
+      status: 'published',
+      created_at: now,
+      updated_at: now,
+      created_by: '',
+      updated_by: '',
+    };
+    await repo.insertWalletTransaction(tx, { ...row, metadata: JSON.stringify(metadata) });
+    let updated = wallet;
+    if (!(after.eq(before) && entry.kind === 'credit')) {
+      const balances = { credit_balance: after.toFixed(), balance: balanceOf(after, rate).toFixed(), updated_at: now };
+      await repo.updateWalletBalances(tx, scope, wallet.id, balances);
+      updated = { ...wallet, ...balances };
+    }
     if (listeners.length > 0)
       await emit(tx, scope, {
         type: 'wallet.transaction.created',
@@ -768,12 +766,14 @@ export function createWalletsService(deps: { db: Db; clock: Clock; customers: Cu
   ): Promise<T> {
     try {
       return await withTransaction(db, async (tx) => {
-        const wallet = await lockWallet(tx, scope, walletId);
+        const locked = await repo.lockWalletForWrite(tx, scope, walletId, key);
+        if (!locked) throw notFound('wallet', { wallet_id: walletId });
+        const { wallet } = locked;
         const planned = plan(wallet);
-        const original = await repo.findWalletTransactionByIdempotencyKey(tx, scope, key);
-        if (original) {
-          if (original.request_hash !== planned.hash) throw idempotencyConflict(key);
-          return replay(tx, original);
+        if (locked.key) {
+          if (locked.key.requestHash !== planned.hash) throw idempotencyConflict(key);
+          const original = await repo.findWalletTransactionById(tx, scope, locked.key.transactionId);
+          if (original) return replay(tx, original);
         }
         return fresh(tx, wallet, planned);
       });
