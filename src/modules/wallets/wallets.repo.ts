@@ -68,14 +68,15 @@ export function findWalletById(db: Executor, scope: Scope, id: string, options: 
  * in the environment (the transaction id and request hash of the entry holding it).
  */
 export async function lockWalletForWrite(db: Executor, scope: Scope, id: string, idempotencyKey: string) {
-  const keyed = (column: 'id' | 'request_hash') => sql<string | null>`(
-    select ${sql.ref(column)} from wallet_transactions k
+  // One probe of the idempotency index; id and hash travel as "id hash" (an id never contains a space).
+  const keyed = sql<string | null>`(
+    select k.id || ' ' || k.request_hash from wallet_transactions k
      where k.tenant_id = ${scope.tenantId} and k.environment_id = ${scope.environmentId}
        and k.idempotency_key = ${idempotencyKey} and k.status = 'published')`;
   const row = await db
     .selectFrom('wallets')
     .selectAll()
-    .select([keyed('id').as('key_transaction_id'), keyed('request_hash').as('key_request_hash')])
+    .select(keyed.as('key_holder'))
     .where('tenant_id', '=', scope.tenantId)
     .where('environment_id', '=', scope.environmentId)
     .where('id', '=', id)
@@ -83,7 +84,8 @@ export async function lockWalletForWrite(db: Executor, scope: Scope, id: string,
     .forUpdate()
     .executeTakeFirst();
   if (!row) return undefined;
-  const { key_transaction_id: transactionId, key_request_hash: requestHash, ...wallet } = row;
+  const { key_holder: holder, ...wallet } = row;
+  const [transactionId, requestHash] = holder ? holder.split(' ') : [];
   return { wallet: wallet as WalletRow, key: transactionId ? { transactionId, requestHash: requestHash ?? '' } : null };
 }
 
