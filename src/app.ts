@@ -12,6 +12,8 @@ import { registerEventRoutes } from './modules/events/events.routes.ts';
 import { createEventsService } from './modules/events/events.service.ts';
 import { registerTenancyRoutes } from './modules/tenancy/tenancy.routes.ts';
 import { createTenancyService } from './modules/tenancy/tenancy.service.ts';
+import { registerWalletRoutes } from './modules/wallets/wallets.routes.ts';
+import { createWalletsService, walletExpiryTask } from './modules/wallets/wallets.service.ts';
 import type { BackgroundTask } from './platform/background/runner.ts';
 import type { Clock } from './platform/clock.ts';
 import type { DatabaseHandle } from './platform/db/database.ts';
@@ -43,7 +45,9 @@ export function createServices(database: DatabaseHandle, clock: Clock) {
     /** Deletes up to `batch` stored responses past their 24 h retention; returns how many. */
     purgeExpired: (batch = 1000) => purgeExpiredIdempotencyKeys(db, clock.now(), batch),
   };
-  return { tenancy, customers, events, idempotency };
+  const wallets = createWalletsService({ db, clock, customers });
+  customers.addDeletionGuard(wallets.activeWalletGuard);
+  return { tenancy, customers, events, idempotency, wallets };
 }
 export type Services = ReturnType<typeof createServices>;
 
@@ -57,6 +61,7 @@ export function backgroundTasks(services: Services): BackgroundTask[] {
       intervalMs: 10 * 60 * 1000,
       run: async () => (await services.idempotency.purgeExpired(purgeBatch)) >= purgeBatch,
     },
+    walletExpiryTask(services.wallets),
   ];
 }
 
@@ -146,6 +151,7 @@ export async function buildApp(options: AppOptions): Promise<{ app: App; service
   registerTenancyRoutes(app, services.tenancy);
   registerCustomerRoutes(app, services.customers);
   registerEventRoutes(app, services.events);
+  registerWalletRoutes(app, services.wallets);
 
   await app.ready();
   return { app, services };
