@@ -12,6 +12,8 @@ import { registerEventRoutes } from './modules/events/events.routes.ts';
 import { createEventsService } from './modules/events/events.service.ts';
 import { registerTenancyRoutes } from './modules/tenancy/tenancy.routes.ts';
 import { createTenancyService } from './modules/tenancy/tenancy.service.ts';
+import { registerWebhookRoutes } from './modules/webhooks/webhooks.routes.ts';
+import { createWebhooksService, type WebhooksOptions } from './modules/webhooks/webhooks.service.ts';
 import type { BackgroundTask } from './platform/background/runner.ts';
 import type { Clock } from './platform/clock.ts';
 import type { DatabaseHandle } from './platform/db/database.ts';
@@ -31,21 +33,30 @@ export interface AppOptions {
   logger?: FastifyServerOptions['logger'];
   bodyLimitBytes?: number;
   corsOrigins?: string[];
+  webhooks?: WebhooksOptions;
 }
 
 /** All services of the product, built once and shared by routes, jobs, tests and benchmarks. */
-export function createServices(database: DatabaseHandle, clock: Clock) {
+export function createServices(
+  database: DatabaseHandle,
+  clock: Clock,
+  options: { webhooks?: WebhooksOptions | undefined } = {},
+) {
   const { db } = database;
   const tenancy = createTenancyService({ db, clock });
   const customers = createCustomersService({ db, clock });
   const events = createEventsService({ db, clock, customers });
-  return { tenancy, customers, events };
+  const webhooks = createWebhooksService({ db, clock, ...(options.webhooks ? { options: options.webhooks } : {}) });
+  customers.onChange(async (tx, scope, change) => {
+    await webhooks.outbox.enqueue(tx, scope, `customer.${change.type}`, change.customer);
+  });
+  return { tenancy, customers, events, webhooks };
 }
 export type Services = ReturnType<typeof createServices>;
 
 /** Periodic work of every module; main.ts runs these, tests call the service functions directly. */
-export function backgroundTasks(_services: Services): BackgroundTask[] {
-  return [];
+export function backgroundTasks(services: Services): BackgroundTask[] {
+  return [services.webhooks.delivery.task];
 }
 
 function requestIdFrom(header: string | string[] | undefined): string {
@@ -108,7 +119,7 @@ export async function buildApp(options: AppOptions): Promise<{ app: App; service
   await app.register(swaggerUi, { routePrefix: '/docs', uiConfig: { docExpansion: 'list' } });
 
   installErrorHandling(app);
-  const services = createServices(database, clock);
+  const services = createServices(database, clock, { webhooks: options.webhooks });
   installAuth(app, (key) => services.tenancy.authenticate(key));
   installIdempotency(app, { db: database.db, clock });
 
@@ -125,6 +136,7 @@ export async function buildApp(options: AppOptions): Promise<{ app: App; service
   registerTenancyRoutes(app, services.tenancy);
   registerCustomerRoutes(app, services.customers);
   registerEventRoutes(app, services.events);
+  registerWebhookRoutes(app, services.webhooks);
 
   await app.ready();
   return { app, services };
