@@ -12,6 +12,8 @@ import { registerEventRoutes } from './modules/events/events.routes.ts';
 import { createEventsService } from './modules/events/events.service.ts';
 import { registerTenancyRoutes } from './modules/tenancy/tenancy.routes.ts';
 import { createTenancyService } from './modules/tenancy/tenancy.service.ts';
+import { registerWalletRoutes } from './modules/wallets/wallets.routes.ts';
+import { createWalletsService, walletExpiryTask } from './modules/wallets/wallets.service.ts';
 import { registerWebhookRoutes } from './modules/webhooks/webhooks.routes.ts';
 import { createWebhooksService, type WebhooksOptions } from './modules/webhooks/webhooks.service.ts';
 import type { BackgroundTask } from './platform/background/runner.ts';
@@ -46,17 +48,19 @@ export function createServices(
   const tenancy = createTenancyService({ db, clock });
   const customers = createCustomersService({ db, clock });
   const events = createEventsService({ db, clock, customers });
+  const wallets = createWalletsService({ db, clock, customers });
+  customers.addDeletionGuard(wallets.activeWalletGuard);
   const webhooks = createWebhooksService({ db, clock, ...(options.webhooks ? { options: options.webhooks } : {}) });
   customers.onChange(async (tx, scope, change) => {
     await webhooks.outbox.enqueue(tx, scope, `customer.${change.type}`, change.customer);
   });
-  return { tenancy, customers, events, webhooks };
+  return { tenancy, customers, events, wallets, webhooks };
 }
 export type Services = ReturnType<typeof createServices>;
 
 /** Periodic work of every module; main.ts runs these, tests call the service functions directly. */
 export function backgroundTasks(services: Services): BackgroundTask[] {
-  return [services.webhooks.delivery.task];
+  return [walletExpiryTask(services.wallets), services.webhooks.delivery.task];
 }
 
 function requestIdFrom(header: string | string[] | undefined): string {
@@ -136,6 +140,7 @@ export async function buildApp(options: AppOptions): Promise<{ app: App; service
   registerTenancyRoutes(app, services.tenancy);
   registerCustomerRoutes(app, services.customers);
   registerEventRoutes(app, services.events);
+  registerWalletRoutes(app, services.wallets);
   registerWebhookRoutes(app, services.webhooks);
 
   await app.ready();

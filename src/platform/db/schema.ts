@@ -149,6 +149,81 @@ export interface WebhookAttemptsTable {
   trigger: 'scheduled' | 'resend';
 }
 
+export interface WalletsTable {
+  id: string;
+  tenant_id: string;
+  environment_id: string;
+  customer_id: string;
+  currency: string;
+  name: string;
+  description: string;
+  metadata: Json<Record<string, string>>;
+  wallet_type: string;
+  wallet_status: string;
+  credit_balance: Numeric;
+  balance: Numeric;
+  conversion_rate: Numeric;
+  topup_conversion_rate: Numeric;
+  config: Json<{ allowed_price_types?: string[] }>;
+  auto_topup: ColumnType<unknown, string | null, string | null>;
+  alert_settings: ColumnType<unknown, string | null, string | null>;
+  alert_state: string;
+  credit_alert_state: string;
+  auto_topup_armed: boolean;
+  last_auto_topup_at: NullableTimestamp;
+  status: string;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+  created_by: string;
+  updated_by: string;
+}
+
+export interface WalletTransactionsTable {
+  id: string;
+  tenant_id: string;
+  environment_id: string;
+  wallet_id: string;
+  customer_id: string;
+  type: 'credit' | 'debit';
+  amount: Numeric;
+  credit_amount: Numeric;
+  credit_balance_before: Numeric;
+  credit_balance_after: Numeric;
+  credits_available: Numeric;
+  transaction_status: string;
+  reference_type: string;
+  reference_id: string;
+  description: string;
+  metadata: Json<Record<string, string>>;
+  expiry_date: NullableTimestamp;
+  priority: number | null;
+  transaction_reason: string;
+  currency: string;
+  parent_transaction_id: string | null;
+  conversion_rate: ColumnType<string | null, string | null, string | null>;
+  topup_conversion_rate: ColumnType<string | null, string | null, string | null>;
+  idempotency_key: string;
+  request_hash: string;
+  status: string;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+  created_by: string;
+  updated_by: string;
+}
+
+export interface WalletAlertLogsTable {
+  id: string;
+  tenant_id: string;
+  environment_id: string;
+  wallet_id: string;
+  alert_type: string;
+  previous_state: string;
+  state: string;
+  credit_balance: Numeric;
+  balance: Numeric;
+  created_at: Timestamp;
+}
+
 /** Every table of the database. Each module adds its own tables here. */
 export interface Database {
   tenants: TenantsTable;
@@ -160,4 +235,7 @@ export interface Database {
   webhook_endpoints: WebhookEndpointsTable;
   webhook_messages: WebhookMessagesTable;
   webhook_attempts: WebhookAttemptsTable;
+  wallets: WalletsTable;
+  wallet_transactions: WalletTransactionsTable;
+  wallet_alert_logs: WalletAlertLogsTable;
 }

@@ -1,0 +1,391 @@
+import type { Insertable, Selectable, Updateable } from 'kysely';
+import { sql } from 'kysely';
+import type { Executor } from '../../platform/db/database.ts';
+import {
+  applyFilters,
+  applySort,
+  type FieldMap,
+  type FilterCondition,
+  type SortCondition,
+} from '../../platform/db/query.ts';
+import type { WalletAlertLogsTable, WalletsTable, WalletTransactionsTable } from '../../platform/db/schema.ts';
+import type { Scope } from '../../platform/http/context.ts';
+
+export type WalletRow = Selectable<WalletsTable>;
+export type WalletTransactionRow = Selectable<WalletTransactionsTable>;
+
+export const WALLET_UNIQUE_ACTIVE = 'wallets_one_active';
+export const WALLET_TRANSACTION_UNIQUE_IDEMPOTENCY = 'wallet_transactions_idempotency';
+
+export const WALLET_TRANSACTION_FIELDS: FieldMap = {
+  id: { column: 'id', type: 'string' },
+  wallet_id: { column: 'wallet_id', type: 'string' },
+  customer_id: { column: 'customer_id', type: 'string' },
+  type: { column: 'type', type: 'string' },
+  amount: { column: 'amount', type: 'number' },
+  credit_amount: { column: 'credit_amount', type: 'number' },
+  credit_balance_before: { column: 'credit_balance_before', type: 'number' },
+  credit_balance_after: { column: 'credit_balance_after', type: 'number' },
+  credits_available: { column: 'credits_available', type: 'number' },
+  transaction_status: { column: 'transaction_status', type: 'string' },
+  reference_type: { column: 'reference_type', type: 'string' },
+  reference_id: { column: 'reference_id', type: 'string' },
+  description: { column: 'description', type: 'string' },
+  expiry_date: { column: 'expiry_date', type: 'date' },
+  priority: { column: 'priority', type: 'number' },
+  transaction_reason: { column: 'transaction_reason', type: 'string' },
+  currency: { column: 'currency', type: 'string' },
+  parent_transaction_id: { column: 'parent_transaction_id', type: 'string' },
+  idempotency_key: { column: 'idempotency_key', type: 'string' },
+  status: { column: 'status', type: 'string' },
+  created_at: { column: 'created_at', type: 'date' },
+  updated_at: { column: 'updated_at', type: 'date' },
+  created_by: { column: 'created_by', type: 'string' },
+  updated_by: { column: 'updated_by', type: 'string' },
+};
+
+// ---------------------------------------------------------------------------------------------------------------
+// wallets
+
+export function insertWallet(db: Executor, row: Insertable<WalletsTable>) {
+  return db.insertInto('wallets').values(row).returningAll().executeTakeFirstOrThrow();
+}
+
+export function findWalletById(db: Executor, scope: Scope, id: string, options: { forUpdate?: boolean } = {}) {
+  let query = db
+    .selectFrom('wallets')
+    .selectAll()
+    .where('tenant_id', '=', scope.tenantId)
+    .where('environment_id', '=', scope.environmentId)
+    .where('id', '=', id)
+    .where('status', '=', 'published');
+  if (options.forUpdate) query = query.forUpdate();
+  return query.executeTakeFirst();
+}
+
+export function updateWalletById(db: Executor, scope: Scope, id: string, changes: Updateable<WalletsTable>) {
+  return db
+    .updateTable('wallets')
+    .set(changes)
+    .where('tenant_id', '=', scope.tenantId)
+    .where('environment_id', '=', scope.environmentId)
+    .where('id', '=', id)
+    .returningAll()
+    .executeTakeFirstOrThrow();
+}
+
+export function findActiveWalletOfCustomer(
+  db: Executor,
+  scope: Scope,
+  customerId: string,
+  currency: string,
+  walletType: string,
+) {
+  return db
+    .selectFrom('wallets')
+    .selectAll()
+    .where('tenant_id', '=', scope.tenantId)
+    .where('environment_id', '=', scope.environmentId)
+    .where('customer_id', '=', customerId)
+    .where('currency', '=', currency)
+    .where('wallet_type', '=', walletType)
+    .where('wallet_status', '=', 'active')
+    .where('status', '=', 'published')
+    .executeTakeFirst();
+}
+
+export function listActiveWalletsByCustomerId(db: Executor, scope: Scope, customerId: string) {
+  return db
+    .selectFrom('wallets')
+    .selectAll()
+    .where('tenant_id', '=', scope.tenantId)
+    .where('environment_id', '=', scope.environmentId)
+    .where('customer_id', '=', customerId)
+    .where('wallet_status', '=', 'active')
+    .where('status', '=', 'published')
+    .orderBy('created_at', 'asc')
+    .orderBy('id', 'asc')
+    .execute();
+}
+
+export interface WalletFilter {
+  limit: number;
+  offset: number;
+  order?: 'asc' | 'desc' | undefined;
+  sort?: string | undefined;
+  wallet_ids?: string[] | undefined;
+  wallet_status?: string | undefined;
+  alert_enabled?: boolean | undefined;
+  customer_id?: string | undefined;
+}
+
+const WALLET_SORT_FIELDS: FieldMap = {
+  id: { column: 'id', type: 'string' },
+  created_at: { column: 'created_at', type: 'date' },
+  updated_at: { column: 'updated_at', type: 'date' },
+  credit_balance: { column: 'credit_balance', type: 'number' },
+  balance: { column: 'balance', type: 'number' },
+  name: { column: 'name', type: 'string' },
+  currency: { column: 'currency', type: 'string' },
+};
+
+export async function listWalletsByFilter(db: Executor, scope: Scope, filter: WalletFilter) {
+  let query = db
+    .selectFrom('wallets')
+    .where('tenant_id', '=', scope.tenantId)
+    .where('environment_id', '=', scope.environmentId)
+    .where('status', '=', 'published');
+  if (filter.wallet_ids) query = query.where('id', 'in', filter.wallet_ids.length ? filter.wallet_ids : ['']);
+  if (filter.wallet_status) query = query.where('wallet_status', '=', filter.wallet_status);
+  if (filter.customer_id) query = query.where('customer_id', '=', filter.customer_id);
+  if (filter.alert_enabled !== undefined) {
+    query = query.where(
+      sql<boolean>`coalesce((alert_settings ->> 'alert_enabled')::boolean, false) = ${filter.alert_enabled}`,
+    );
+  }
+  const sort = filter.sort && filter.sort !== 'created_at' ? filter.sort : undefined;
+  const [countRow, rows] = await Promise.all([
+    query.select((eb) => eb.fn.countAll<string>().as('total')).executeTakeFirstOrThrow(),
+    applySort(query.selectAll(), sort, filter.order, WALLET_SORT_FIELDS, 'wallet')
+      .limit(filter.limit)
+      .offset(filter.offset)
+      .execute(),
+  ]);
+  return { rows, total: Number(countRow.total) };
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// wallet transactions (ledger entries; credit entries are the credit lots)
+
+export function insertWalletTransactions(db: Executor, rows: Insertable<WalletTransactionsTable>[]) {
+  return db.insertInto('wallet_transactions').values(rows).returningAll().execute();
+}
+
+export function findWalletTransactionById(
+  db: Executor,
+  scope: Scope,
+  id: string,
+  options: { forUpdate?: boolean } = {},
+) {
+  let query = db
+    .selectFrom('wallet_transactions')
+    .selectAll()
+    .where('tenant_id', '=', scope.tenantId)
+    .where('environment_id', '=', scope.environmentId)
+    .where('id', '=', id);
+  if (options.forUpdate) query = query.forUpdate();
+  return query.executeTakeFirst();
+}
+
+export function findWalletTransactionByIdempotencyKey(db: Executor, scope: Scope, key: string) {
+  return db
+    .selectFrom('wallet_transactions')
+    .selectAll()
+    .where('tenant_id', '=', scope.tenantId)
+    .where('environment_id', '=', scope.environmentId)
+    .where('idempotency_key', '=', key)
+    .where('status', '=', 'published')
+    .executeTakeFirst();
+}
+
+export function findPendingChildTransactions(db: Executor, scope: Scope, parentId: string) {
+  return db
+    .selectFrom('wallet_transactions')
+    .selectAll()
+    .where('tenant_id', '=', scope.tenantId)
+    .where('environment_id', '=', scope.environmentId)
+    .where('parent_transaction_id', '=', parentId)
+    .where('transaction_status', '=', 'pending')
+    .orderBy('id')
+    .execute();
+}
+
+/** Open credit lots of a wallet in drain order (the partial index's order), one page at a time. */
+export function listOpenLotsByWalletId(
+  db: Executor,
+  walletId: string,
+  options: { eligibleAt?: Date; onlyId?: string; limit: number; offset: number },
+) {
+  let query = db
+    .selectFrom('wallet_transactions')
+    .select(['id', 'priority', 'expiry_date', 'credit_amount', 'credits_available'])
+    .where('wallet_id', '=', walletId)
+    .where('type', '=', 'credit')
+    .where('transaction_status', '=', 'completed')
+    .where('credits_available', '>', '0');
+  if (options.eligibleAt) {
+    const at = options.eligibleAt;
+    query = query.where((eb) => eb.or([eb('expiry_date', 'is', null), eb('expiry_date', '>=', at)]));
+  }
+  if (options.onlyId) query = query.where('id', '=', options.onlyId);
+  return query
+    .orderBy(sql`priority asc nulls last`)
+    .orderBy(sql`expiry_date asc nulls last`)
+    .orderBy('credit_amount', 'desc')
+    .orderBy('id', 'asc')
+    .limit(options.limit)
+    .offset(options.offset)
+    .execute();
+}
+
+/** Sets credits_available of several lots in one statement. */
+export async function updateLotsAvailable(
+  db: Executor,
+  walletId: string,
+  updates: Array<{ id: string; credits_available: string }>,
+  now: Date,
+) {
+  if (updates.length === 0) return;
+  const values = sql.join(updates.map((u) => sql`(${u.id}, ${u.credits_available}::numeric)`));
+  await sql`
+    update wallet_transactions as t
+       set credits_available = v.available, updated_at = ${now}
+      from (values ${values}) as v(id, available)
+     where t.id = v.id and t.wallet_id = ${walletId} and t.type = 'credit'`.execute(db);
+}
+
+export function updateWalletTransactionById(
+  db: Executor,
+  scope: Scope,
+  id: string,
+  changes: Updateable<WalletTransactionsTable>,
+) {
+  return db
+    .updateTable('wallet_transactions')
+    .set(changes)
+    .where('tenant_id', '=', scope.tenantId)
+    .where('environment_id', '=', scope.environmentId)
+    .where('id', '=', id)
+    .returningAll()
+    .executeTakeFirstOrThrow();
+}
+
+/** Lots past their expiry that still hold credits, across every environment, oldest expiry first. */
+export function listExpiredLots(db: Executor, before: Date, limit: number) {
+  return db
+    .selectFrom('wallet_transactions')
+    .select(['id', 'tenant_id', 'environment_id', 'wallet_id'])
+    .where('type', '=', 'credit')
+    .where('transaction_status', '=', 'completed')
+    .where('credits_available', '>', '0')
+    .where('expiry_date', 'is not', null)
+    .where('expiry_date', '<', before)
+    .orderBy('expiry_date', 'asc')
+    .orderBy('id', 'asc')
+    .limit(limit)
+    .execute();
+}
+
+/** Σ credits_available of completed lots per wallet, split into purchased and free (other reasons ignored). */
+export async function sumCreditsAvailableByWalletIds(db: Executor, walletIds: string[]) {
+  if (walletIds.length === 0) return new Map<string, { purchased: string; free: string }>();
+  const rows = await db
+    .selectFrom('wallet_transactions')
+    .select((eb) => [
+      'wallet_id',
+      sql<string>`coalesce(sum(credits_available) filter (where transaction_reason in ('PURCHASED_CREDIT_INVOICED', 'PURCHASED_CREDIT_DIRECT')), 0)`.as(
+        'purchased',
+      ),
+      sql<string>`coalesce(sum(credits_available) filter (where transaction_reason in ('FREE_CREDIT_GRANT', 'SUBSCRIPTION_CREDIT_GRANT')), 0)`.as(
+        'free',
+      ),
+      eb.fn.countAll().as('lots'),
+    ])
+    .where('wallet_id', 'in', walletIds)
+    .where('type', '=', 'credit')
+    .where('transaction_status', '=', 'completed')
+    .where('status', '=', 'published')
+    .where('credits_available', '>', '0')
+    .groupBy('wallet_id')
+    .execute();
+  return new Map(rows.map((r) => [r.wallet_id, { purchased: r.purchased, free: r.free }]));
+}
+
+/** The latest auto top-up entry of a wallet (metadata auto_topup = "true"). */
+export function findLastAutoTopUp(db: Executor, walletId: string) {
+  return db
+    .selectFrom('wallet_transactions')
+    .select(['id', 'transaction_status', 'created_at'])
+    .where('wallet_id', '=', walletId)
+    .where('type', '=', 'credit')
+    .where(sql<boolean>`metadata ->> 'auto_topup' = 'true'`)
+    .orderBy('created_at', 'desc')
+    .orderBy('id', 'desc')
+    .limit(1)
+    .executeTakeFirst();
+}
+
+export interface WalletTransactionFilter {
+  limit: number;
+  offset: number;
+  wallet_id?: string | undefined;
+  ids?: string[] | undefined;
+  status?: string | undefined;
+  order?: 'asc' | 'desc' | undefined;
+  sort?: SortCondition[] | string | undefined;
+  filters?: FilterCondition[] | undefined;
+  type?: string | undefined;
+  transaction_status?: string | undefined;
+  transaction_reason?: string | undefined;
+  reference_type?: string | undefined;
+  reference_id?: string | undefined;
+  expiry_date_before?: string | undefined;
+  expiry_date_after?: string | undefined;
+  credits_available_gt?: string | undefined;
+  priority?: number | undefined;
+  start_time?: string | undefined;
+  end_time?: string | undefined;
+}
+
+export async function listWalletTransactionsByFilter(db: Executor, scope: Scope, filter: WalletTransactionFilter) {
+  let query = db
+    .selectFrom('wallet_transactions')
+    .where('tenant_id', '=', scope.tenantId)
+    .where('environment_id', '=', scope.environmentId);
+  query = filter.status
+    ? query.where('status', '=', filter.status)
+    : query.where('status', 'in', ['published', 'archived']);
+  if (filter.wallet_id) query = query.where('wallet_id', '=', filter.wallet_id);
+  if (filter.ids) query = query.where('id', 'in', filter.ids.length ? filter.ids : ['']);
+  if (filter.type) query = query.where('type', '=', filter.type as 'credit' | 'debit');
+  if (filter.transaction_status) query = query.where('transaction_status', '=', filter.transaction_status);
+  if (filter.transaction_reason) query = query.where('transaction_reason', '=', filter.transaction_reason);
+  if (filter.reference_type) query = query.where('reference_type', '=', filter.reference_type);
+  if (filter.reference_id) query = query.where('reference_id', '=', filter.reference_id);
+  if (filter.expiry_date_before) query = query.where('expiry_date', '<=', new Date(filter.expiry_date_before));
+  if (filter.expiry_date_after) query = query.where('expiry_date', '>=', new Date(filter.expiry_date_after));
+  if (filter.credits_available_gt !== undefined) {
+    query = query.where(sql<boolean>`credits_available > ${filter.credits_available_gt}::numeric`);
+  }
+  if (filter.priority !== undefined) query = query.where('priority', '=', filter.priority);
+  if (filter.start_time) query = query.where('created_at', '>=', new Date(filter.start_time));
+  if (filter.end_time) query = query.where('created_at', '<=', new Date(filter.end_time));
+  query = applyFilters(query, filter.filters, WALLET_TRANSACTION_FIELDS, 'wallet_transaction');
+  const [countRow, rows] = await Promise.all([
+    query.select((eb) => eb.fn.countAll<string>().as('total')).executeTakeFirstOrThrow(),
+    applySort(query.selectAll(), filter.sort, filter.order, WALLET_TRANSACTION_FIELDS, 'wallet_transaction')
+      .limit(filter.limit)
+      .offset(filter.offset)
+      .execute(),
+  ]);
+  return { rows, total: Number(countRow.total) };
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// alert logs
+
+export function insertWalletAlertLog(db: Executor, row: Insertable<WalletAlertLogsTable>) {
+  return db.insertInto('wallet_alert_logs').values(row).execute();
+}
+
+export function listWalletAlertLogsByWalletId(db: Executor, scope: Scope, walletId: string) {
+  return db
+    .selectFrom('wallet_alert_logs')
+    .selectAll()
+    .where('tenant_id', '=', scope.tenantId)
+    .where('environment_id', '=', scope.environmentId)
+    .where('wallet_id', '=', walletId)
+    .orderBy('created_at', 'asc')
+    .orderBy('id', 'asc')
+    .execute();
+}
