@@ -14,6 +14,7 @@ import { registerTenancyRoutes } from './modules/tenancy/tenancy.routes.ts';
 import { createTenancyService } from './modules/tenancy/tenancy.service.ts';
 import { registerWalletRoutes } from './modules/wallets/wallets.routes.ts';
 import { createWalletsService, walletExpiryTask } from './modules/wallets/wallets.service.ts';
+import { customerChangeEmitter, walletEventEmitter } from './modules/webhooks/emitters.ts';
 import { registerWebhookRoutes } from './modules/webhooks/webhooks.routes.ts';
 import { createWebhooksService, type WebhooksOptions } from './modules/webhooks/webhooks.service.ts';
 import type { BackgroundTask } from './platform/background/runner.ts';
@@ -51,9 +52,8 @@ export function createServices(
   const wallets = createWalletsService({ db, clock, customers });
   customers.addDeletionGuard(wallets.activeWalletGuard);
   const webhooks = createWebhooksService({ db, clock, ...(options.webhooks ? { options: options.webhooks } : {}) });
-  customers.onChange(async (tx, scope, change) => {
-    await webhooks.outbox.enqueue(tx, scope, `customer.${change.type}`, change.customer);
-  });
+  customers.onChange(customerChangeEmitter(webhooks.outbox));
+  wallets.onEvent(walletEventEmitter(webhooks.outbox, customers));
   return { tenancy, customers, events, wallets, webhooks };
 }
 export type Services = ReturnType<typeof createServices>;

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { buildApp, createServices } from '../../src/app.ts';
 import { DEFAULT_RETRY_POLICY } from '../../src/modules/webhooks/retry-schedule.ts';
+import { isWebhookEventName, WEBHOOK_EVENTS } from '../../src/modules/webhooks/webhook-events.ts';
 import * as webhooksRepo from '../../src/modules/webhooks/webhooks.repo.ts';
 import { TestClock } from '../../src/platform/clock.ts';
 import { openDatabase, withTransaction } from '../../src/platform/db/database.ts';
@@ -151,10 +152,26 @@ describe('delivery to a real receiver', () => {
     assert.throws(() => receiver.verify(other.secret, request));
   });
 
-  it('checks every emitted event type against its reference schema name', () => {
-    for (const [type, schema] of Object.entries(referenceWebhooks.events)) {
-      assert.ok(referenceWebhooks.schemas[schema], `${type} → ${schema}`);
+  it('names, for every emitted event type, the schema the reference documents for it', () => {
+    for (const [type, definition] of Object.entries(WEBHOOK_EVENTS)) {
+      assert.equal(definition.schema, referenceWebhooks.events[type], type);
     }
+    for (const type of Object.keys(referenceWebhooks.events)) assert.ok(isWebhookEventName(type), type);
+  });
+
+  it('has a schema check that rejects an undocumented key, a wrong type and an unknown event name', () => {
+    const good = { event_type: 'customer.created', customer: { id: 'cust_1', name: 'A' } };
+    assertMatchesSchema(good, 'webhookDto.CustomerWebhookPayload');
+    assert.throws(() =>
+      assertMatchesSchema(
+        { ...good, customer: { ...good.customer, nickname: 'x' } },
+        'webhookDto.CustomerWebhookPayload',
+      ),
+    );
+    assert.throws(() => assertMatchesSchema({ ...good, customer: { id: 1 } }, 'webhookDto.CustomerWebhookPayload'));
+    assert.throws(() =>
+      assertMatchesSchema({ ...good, event_type: 'customer.exploded' }, 'webhookDto.CustomerWebhookPayload'),
+    );
   });
 });
 

@@ -1,4 +1,5 @@
 import type { CustomerView } from '../customers/customers.service.ts';
+import type { WalletAlertView, WalletTransactionView, WalletView } from '../wallets/wallets.service.ts';
 
 /**
  * The one list of webhook event types.
@@ -112,10 +113,107 @@ const customerEvent = define<CustomerView>({
   build: (customer) => ({ customer: customerPayload(customer) }),
 });
 
+/**
+ * A decimal the reference documents as a JSON number. It is written as a number token with exactly the decimal's
+ * digits (never through a float), by renderPayload.
+ */
+class JsonNumber {
+  readonly digits: string;
+  constructor(decimal: string) {
+    if (!/^-?\d+(\.\d+)?$/.test(decimal)) throw new Error(`not a decimal: ${decimal}`);
+    this.digits = decimal;
+  }
+  toJSON() {
+    return `${NUMBER_MARK}${this.digits}${NUMBER_MARK}`;
+  }
+}
+const NUMBER_MARK = '\u0000#';
+const NUMBER_TOKEN = /"\\u0000#(-?\d+(?:\.\d+)?)\\u0000#"/g;
+
+/** The wallet as `WalletResponse`; auto_topup amounts are numbers there. */
+function walletPayload(wallet: WalletView) {
+  const { auto_topup: autoTopUp, ...rest } = wallet;
+  return {
+    ...rest,
+    ...(autoTopUp
+      ? {
+          auto_topup: {
+            ...autoTopUp,
+            threshold: new JsonNumber(autoTopUp.threshold),
+            amount: new JsonNumber(autoTopUp.amount),
+          },
+        }
+      : {}),
+  };
+}
+
+/** `webhookDto.WalletAlertInfo`: balances as numbers. */
+function alertPayload(alert: WalletAlertView) {
+  return {
+    state: alert.state,
+    current_balance: new JsonNumber(alert.current_balance),
+    credit_balance: new JsonNumber(alert.credit_balance),
+    alert_type: alert.alert_type,
+    alert_settings: alert.alert_settings,
+  };
+}
+
+/** `webhookDto.WalletTransaction`: the documented subset of the transaction. */
+function transactionPayload(transaction: WalletTransactionView) {
+  return {
+    id: transaction.id,
+    wallet_id: transaction.wallet_id,
+    customer_id: transaction.customer_id,
+    type: transaction.type,
+    amount: transaction.amount,
+    credit_amount: transaction.credit_amount,
+    credit_balance_before: transaction.credit_balance_before,
+    credit_balance_after: transaction.credit_balance_after,
+    transaction_status: transaction.transaction_status,
+    reference_type: transaction.reference_type,
+    reference_id: transaction.reference_id,
+    description: transaction.description,
+    ...(transaction.expiry_date ? { expiry_date: transaction.expiry_date } : {}),
+    transaction_reason: transaction.transaction_reason,
+    currency: transaction.currency,
+    metadata: transaction.metadata,
+  };
+}
+
+/** Wallet events embed the wallet and its customer (as `webhook-wallet.*` documents), alert events the alert too. */
+const walletEvent = define<{ wallet: WalletView; customer?: CustomerView | undefined }>({
+  schema: 'webhookDto.WalletWebhookPayload',
+  build: ({ wallet, customer }) => ({ wallet: walletPayload(wallet), ...(customer ? { customer } : {}) }),
+});
+
+const walletAlertEvent = define<{ wallet: WalletView; customer?: CustomerView | undefined; alert: WalletAlertView }>({
+  schema: 'webhookDto.WalletWebhookPayload',
+  build: ({ wallet, customer, alert }) => ({
+    wallet: walletPayload(wallet),
+    ...(customer ? { customer } : {}),
+    alert: alertPayload(alert),
+  }),
+});
+
 export const WEBHOOK_EVENTS = {
   'customer.created': customerEvent,
   'customer.updated': customerEvent,
   'customer.deleted': customerEvent,
+  'wallet.created': walletEvent,
+  'wallet.updated': walletEvent,
+  'wallet.terminated': walletEvent,
+  'wallet.transaction.created': define<{ transaction: WalletTransactionView }>({
+    schema: 'webhookDto.TransactionWebhookPayload',
+    build: ({ transaction }) => ({ transaction: transactionPayload(transaction) }),
+  }),
+  'wallet.transaction.updated': define<{ transaction: WalletTransactionView }>({
+    schema: 'webhookDto.TransactionUpdatedWebhookPayload',
+    build: ({ transaction }) => ({ updated_transaction: transactionPayload(transaction) }),
+  }),
+  'wallet.credit_balance.dropped': walletAlertEvent,
+  'wallet.credit_balance.recovered': walletAlertEvent,
+  'wallet.ongoing_balance.dropped': walletAlertEvent,
+  'wallet.ongoing_balance.recovered': walletAlertEvent,
 } satisfies Partial<Record<WebhookEventName, EventDefinition<never>>>;
 
 export type EmittedEventType = keyof typeof WEBHOOK_EVENTS;
@@ -124,5 +222,5 @@ export type EventInput<K extends EmittedEventType> = Parameters<(typeof WEBHOOK_
 /** The exact JSON body of an event: `event_type` first, then the documented entity keys. */
 export function renderPayload<K extends EmittedEventType>(type: K, input: EventInput<K>): string {
   const definition = WEBHOOK_EVENTS[type] as EventDefinition<EventInput<K>>;
-  return JSON.stringify({ event_type: type, ...definition.build(input) });
+  return JSON.stringify({ event_type: type, ...definition.build(input) }).replace(NUMBER_TOKEN, '$1');
 }
