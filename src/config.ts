@@ -19,6 +19,8 @@ export interface Config {
   webhookDisableAfterHours: number;
   webhookConcurrencyPerEndpoint: number;
   webhookPollIntervalMs: number;
+  /** false: this process only enqueues; other processes on the same PostgreSQL deliver (WEBHOOK_DELIVERY=off). */
+  webhookDeliveryEnabled: boolean;
 }
 
 function intFromEnv(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
@@ -50,5 +52,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     webhookDisableAfterHours: intFromEnv(env, 'WEBHOOK_DISABLE_AFTER_HOURS', 120),
     webhookConcurrencyPerEndpoint: Math.max(1, intFromEnv(env, 'WEBHOOK_CONCURRENCY_PER_ENDPOINT', 8)),
     webhookPollIntervalMs: Math.max(10, intFromEnv(env, 'WEBHOOK_POLL_INTERVAL_MS', 100)),
+    webhookDeliveryEnabled: !['off', 'false', '0'].includes((env.WEBHOOK_DELIVERY || 'on').toLowerCase()),
   };
 }

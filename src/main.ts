@@ -69,7 +69,10 @@ async function main(): Promise<void> {
     }
   }
 
-  const background = createBackgroundRunner(backgroundTasks(services), app.log);
+  const tasks = backgroundTasks(services).filter(
+    (task) => config.webhookDeliveryEnabled || task !== services.webhooks.delivery.task,
+  );
+  const background = createBackgroundRunner(tasks, app.log);
 
   let stopping = false;
   const stop = async (signal: string) => {

@@ -9,12 +9,17 @@ import * as repo from './webhooks.repo.ts';
 export interface DeliveryOptions {
   /** Messages sent at once to one endpoint by one process. */
   perEndpointConcurrency: number;
+  /** Messages one claim takes for one endpoint (sent `perEndpointConcurrency` at a time, recorded together). */
+  batchSize: number;
   /** Endpoints one process sends to at once. */
   maxEndpoints: number;
   /** A 2xx within this time is a success; anything else is a failed attempt. */
   timeoutMs: number;
-  /** How long a claim holds a message; a worker that dies mid-send releases it when this ends. */
-  leaseMs: number;
+  /**
+   * How long a claim holds its messages; a worker that dies mid-send releases them when this ends. By default long
+   * enough for a whole batch of timeouts.
+   */
+  leaseMs?: number | undefined;
   /** How often the background task looks for due messages when idle. */
   pollIntervalMs: number;
   /** An endpoint whose attempts have all failed for this long is disabled. */
@@ -26,9 +31,9 @@ export interface DeliveryOptions {
 
 export const DEFAULT_DELIVERY_OPTIONS: DeliveryOptions = {
   perEndpointConcurrency: 8,
+  batchSize: 32,
   maxEndpoints: 32,
   timeoutMs: 15_000,
-  leaseMs: 60_000,
   pollIntervalMs: 100,
   disableAfterMs: 5 * 24 * 60 * 60 * 1000,
   retry: DEFAULT_RETRY_POLICY,
@@ -95,6 +100,8 @@ export function createDeliveryWorker(deps: {
 }): DeliveryWorker {
   const { db, clock } = deps;
   const options: DeliveryOptions = { ...DEFAULT_DELIVERY_OPTIONS, ...deps.options };
+  const leaseMs =
+    options.leaseMs ?? Math.ceil(options.batchSize / options.perEndpointConcurrency) * options.timeoutMs + 30_000;
   const lanes = new Map<string, Promise<void>>();
   const laneErrors: unknown[] = [];
   let stopped = false;
@@ -149,47 +156,52 @@ export function createDeliveryWorker(deps: {
   }
 
   async function record(outcomes: AttemptOutcome[], leaseId: string) {
+    const decided = outcomes.map((outcome) => {
+      const decision = outcome.succeeded
+        ? undefined
+        : decideAfterFailure(
+            { attemptedAt: outcome.attemptedAt, retryStartedAt: outcome.message.retry_started_at },
+            options.retry,
+            options.random,
+          );
+      return { ...outcome, nextAttemptAt: decision?.retry ? decision.nextAttemptAt : null };
+    });
     await withTransaction(db, async (tx) => {
-      let anySuccess = false;
-      let lastFailure: Date | undefined;
-      for (const outcome of outcomes) {
-        const { message, attemptedAt } = outcome;
-        const decision = outcome.succeeded
-          ? undefined
-          : decideAfterFailure(
-              { attemptedAt, retryStartedAt: message.retry_started_at },
-              options.retry,
-              options.random,
-            );
-        const nextAttemptAt = decision?.retry ? decision.nextAttemptAt : null;
-        await repo.insertAttempt(tx, {
+      await repo.insertAttempts(
+        tx,
+        decided.map((outcome) => ({
           id: newId('webhookAttempt'),
-          tenant_id: message.tenant_id,
-          environment_id: message.environment_id,
-          message_id: message.id,
-          endpoint_id: message.endpoint_id,
-          attempted_at: attemptedAt,
+          tenant_id: outcome.message.tenant_id,
+          environment_id: outcome.message.environment_id,
+          message_id: outcome.message.id,
+          endpoint_id: outcome.message.endpoint_id,
+          attempted_at: outcome.attemptedAt,
           status_code: outcome.statusCode,
           latency_ms: outcome.latencyMs,
           response_excerpt: outcome.responseExcerpt,
           error: outcome.error,
           succeeded: outcome.succeeded,
-          next_attempt_at: nextAttemptAt,
-          trigger: message.trigger,
-        });
-        await repo.settleMessage(tx, message.id, leaseId, {
-          status: outcome.succeeded ? 'succeeded' : nextAttemptAt ? 'pending' : 'failed',
-          next_attempt_at: nextAttemptAt,
-          last_attempt_at: attemptedAt,
-          ...(outcome.succeeded ? { delivered_at: attemptedAt } : {}),
-          updated_at: clock.now(),
-        });
-        if (outcome.succeeded) anySuccess = true;
-        else if (!lastFailure || attemptedAt > lastFailure) lastFailure = attemptedAt;
-      }
-      const endpointId = outcomes[0]!.message.endpoint_id;
-      if (anySuccess) await repo.clearEndpointFailing(tx, endpointId);
-      else if (lastFailure) {
+          next_attempt_at: outcome.nextAttemptAt,
+          trigger: outcome.message.trigger,
+        })),
+      );
+      await repo.settleMessages(
+        tx,
+        leaseId,
+        decided.map((outcome) => ({
+          id: outcome.message.id,
+          status: outcome.succeeded ? 'succeeded' : outcome.nextAttemptAt ? 'pending' : 'failed',
+          next_attempt_at: outcome.nextAttemptAt,
+          last_attempt_at: outcome.attemptedAt,
+          delivered_at: outcome.succeeded ? outcome.attemptedAt : null,
+        })),
+        clock.now(),
+      );
+      const endpointId = decided[0]!.message.endpoint_id;
+      const failures = decided.filter((outcome) => !outcome.succeeded).map((outcome) => outcome.attemptedAt);
+      if (failures.length < decided.length) await repo.clearEndpointFailing(tx, endpointId);
+      else {
+        const lastFailure = new Date(Math.max(...failures.map((at) => at.getTime())));
         const days = Math.round((options.disableAfterMs / 86_400_000) * 10) / 10;
         await repo.markEndpointFailing(
           tx,
@@ -202,13 +214,32 @@ export function createDeliveryWorker(deps: {
     });
   }
 
+  /** Sends a batch with at most `perEndpointConcurrency` requests in flight. */
+  async function sendAll(batch: repo.ClaimedMessage[]): Promise<AttemptOutcome[]> {
+    const outcomes: AttemptOutcome[] = new Array(batch.length);
+    let next = 0;
+    const workers = Array.from({ length: Math.min(options.perEndpointConcurrency, batch.length) }, async () => {
+      while (next < batch.length) {
+        const index = next++;
+        outcomes[index] = await send(batch[index]!);
+      }
+    });
+    await Promise.all(workers);
+    return outcomes;
+  }
+
+  /**
+   * Sends the endpoint's batch, then its next ones while there is a backlog (full batches). A lane that has caught
+   * up ends: the next tick, a poll interval later, starts it again with what accumulated, so a steady trickle of
+   * events costs a few claims per second rather than one per message.
+   */
   async function runLane(endpointId: string, first: repo.ClaimedMessage[], leaseId: string) {
     let batch = first;
     let lease = leaseId;
     while (batch.length > 0) {
-      const outcomes = await Promise.all(batch.map(send));
+      const outcomes = await sendAll(batch);
       await record(outcomes, lease);
-      if (stopped) return;
+      if (stopped || batch.length < options.batchSize) return;
       lease = newId('job');
       batch = await claimFor(endpointId, lease);
     }
@@ -219,9 +250,9 @@ export function createDeliveryWorker(deps: {
     return withTransaction(db, (tx) =>
       repo.claimDueMessages(tx, {
         now,
-        leaseUntil: new Date(now.getTime() + options.leaseMs),
+        leaseUntil: new Date(now.getTime() + leaseMs),
         leaseId,
-        perEndpoint: options.perEndpointConcurrency,
+        perEndpoint: options.batchSize,
         endpointLimit: 1,
         excludeEndpointIds: [],
         endpointId,
@@ -237,9 +268,9 @@ export function createDeliveryWorker(deps: {
     const claimed = await withTransaction(db, (tx) =>
       repo.claimDueMessages(tx, {
         now,
-        leaseUntil: new Date(now.getTime() + options.leaseMs),
+        leaseUntil: new Date(now.getTime() + leaseMs),
         leaseId,
-        perEndpoint: options.perEndpointConcurrency,
+        perEndpoint: options.batchSize,
         endpointLimit: options.maxEndpoints - lanes.size,
         excludeEndpointIds: [...lanes.keys()],
       }),

@@ -232,29 +232,38 @@ export async function claimDueMessages(db: Executor, request: ClaimRequest): Pro
   return result.rows;
 }
 
-export function insertAttempt(db: Executor, row: Insertable<WebhookAttemptsTable>) {
-  return db.insertInto('webhook_attempts').values(row).execute();
+export async function insertAttempts(db: Executor, rows: Insertable<WebhookAttemptsTable>[]) {
+  if (rows.length > 0) await db.insertInto('webhook_attempts').values(rows).execute();
 }
 
-/** Applies an attempt's outcome to its message, only while the claim that made it still holds the message. */
-export async function settleMessage(
-  db: Executor,
-  id: string,
-  leaseId: string,
-  changes: Updateable<WebhookMessagesTable>,
-): Promise<boolean> {
-  const result = await db
-    .updateTable('webhook_messages')
-    .set((eb) => ({
-      ...changes,
-      attempt_count: eb('attempt_count', '+', 1),
-      lease_id: null,
-      next_trigger: 'scheduled',
-    }))
-    .where('id', '=', id)
-    .where('lease_id', '=', leaseId)
-    .executeTakeFirst();
-  return Number(result.numUpdatedRows) > 0;
+export interface MessageSettlement {
+  id: string;
+  status: MessageRow['status'];
+  next_attempt_at: Date | null;
+  last_attempt_at: Date;
+  delivered_at: Date | null;
+}
+
+/**
+ * Applies attempts' outcomes to their messages in one statement, only to messages the claim `leaseId` still holds
+ * (a resend or an expired lease taken over by another worker wins over a late result).
+ */
+export async function settleMessages(db: Executor, leaseId: string, settlements: MessageSettlement[], now: Date) {
+  if (settlements.length === 0) return;
+  const values = sql.join(
+    settlements.map(
+      (s) =>
+        sql`(${s.id}::varchar, ${s.status}::varchar, ${s.next_attempt_at}::timestamptz, ${s.last_attempt_at}::timestamptz, ${s.delivered_at}::timestamptz)`,
+    ),
+  );
+  await sql`
+    update webhook_messages m
+    set status = v.status, next_attempt_at = v.next_attempt_at, last_attempt_at = v.last_attempt_at,
+      delivered_at = coalesce(v.delivered_at, m.delivered_at), attempt_count = m.attempt_count + 1,
+      lease_id = null, next_trigger = 'scheduled', updated_at = ${now}
+    from (values ${values}) as v (id, status, next_attempt_at, last_attempt_at, delivered_at)
+    where m.id = v.id and m.lease_id = ${leaseId}
+  `.execute(db);
 }
 
 /** A success ends the endpoint's failing streak (no write when there is none, so successes do not contend). */
