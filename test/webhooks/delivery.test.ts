@@ -9,6 +9,7 @@ import { openDatabase, withTransaction } from '../../src/platform/db/database.ts
 import { assertEnvelope, type Harness, startHarness, type TestTenant } from '../support/harness.ts';
 import { assertMatchesSchema, referenceWebhooks } from '../support/reference-schemas.ts';
 import { type Receiver, startReceiver } from '../support/webhook-receiver.ts';
+import './wallet-events.cases.ts';
 
 const SECOND = 1000;
 const HOUR = 3600 * SECOND;

@@ -6,6 +6,10 @@ import { assertMatchesSchema, referenceWebhooks } from '../support/reference-sch
 import { type Receiver, startReceiver } from '../support/webhook-receiver.ts';
 
 /**
+ * Loaded by delivery.test.ts, not run as its own file: the delivery worker serves every tenant of the database, so
+ * on a shared PostgreSQL two test processes driving workers would take each other's messages. One process drives
+ * all delivery tests.
+ *
  * Wallet payloads are checked against the reference document as `webhook-wallet.*` documents them: the wallet as the
  * full WalletResponse and the customer as CustomerResponse (the OpenAPI file's WalletWebhookPayload lists a smaller
  * wallet and no customer; the documentation pages embed both).
