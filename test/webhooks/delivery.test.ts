@@ -568,6 +568,28 @@ describe('durability', () => {
     assert.equal(message.status, 'succeeded');
   });
 
+  it('drops the result of a send whose endpoint was deleted meanwhile, without an error', async () => {
+    const slow = await startReceiver();
+    try {
+      slow.delayMs = 300;
+      const tenant = await h.newTenant();
+      const endpoint = await createEndpoint(tenant, { url: slow.url });
+      await createCustomer(tenant);
+      const delivering = h.services.webhooks.delivery.runOnce();
+      await slow.waitFor(1);
+      assert.equal((await h.request(tenant, 'DELETE', `/v1/webhook-endpoints/${endpoint.id}`)).statusCode, 204);
+      await delivering;
+      const attempts = await h.database.db
+        .selectFrom('webhook_attempts')
+        .select('id')
+        .where('endpoint_id', '=', endpoint.id)
+        .execute();
+      assert.equal(attempts.length, 0);
+    } finally {
+      await slow.close();
+    }
+  });
+
   it('does not let a slow endpoint delay another one', async () => {
     const slow = await startReceiver();
     try {

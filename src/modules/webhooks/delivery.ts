@@ -156,7 +156,7 @@ export function createDeliveryWorker(deps: {
   }
 
   async function record(outcomes: AttemptOutcome[], leaseId: string) {
-    const decided = outcomes.map((outcome) => {
+    const all = outcomes.map((outcome) => {
       const decision = outcome.succeeded
         ? undefined
         : decideAfterFailure(
@@ -167,6 +167,12 @@ export function createDeliveryWorker(deps: {
       return { ...outcome, nextAttemptAt: decision?.retry ? decision.nextAttemptAt : null };
     });
     await withTransaction(db, async (tx) => {
+      const existing = await repo.lockExistingMessageIds(
+        tx,
+        all.map((outcome) => outcome.message.id),
+      );
+      const decided = all.filter((outcome) => existing.has(outcome.message.id));
+      if (decided.length === 0) return;
       await repo.insertAttempts(
         tx,
         decided.map((outcome) => ({

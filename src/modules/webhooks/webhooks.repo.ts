@@ -232,6 +232,16 @@ export async function claimDueMessages(db: Executor, request: ClaimRequest): Pro
   return result.rows;
 }
 
+/**
+ * Which of these messages still exist, locked against deletion until the transaction ends (an endpoint deleted while
+ * its messages were being sent takes them with it; their late results are dropped).
+ */
+export async function lockExistingMessageIds(db: Executor, ids: string[]): Promise<Set<string>> {
+  if (ids.length === 0) return new Set();
+  const rows = await db.selectFrom('webhook_messages').select('id').where('id', 'in', ids).forKeyShare().execute();
+  return new Set(rows.map((r) => r.id));
+}
+
 export async function insertAttempts(db: Executor, rows: Insertable<WebhookAttemptsTable>[]) {
   if (rows.length > 0) await db.insertInto('webhook_attempts').values(rows).execute();
 }
