@@ -17,6 +17,8 @@ export interface BenchServer {
   apiKey: string;
   engine: Engine;
   databaseUrl: string | undefined;
+  /** The server process, e.g. to read its CPU time from /proc. */
+  pid: number | undefined;
   stop(): Promise<void>;
 }
 
@@ -94,6 +96,7 @@ export async function startServer(engine: Engine, extraEnv: Record<string, strin
     apiKey,
     engine,
     databaseUrl: database?.url,
+    pid: child.pid,
     async stop() {
       child.kill('SIGTERM');
       await new Promise((resolve) => child.once('exit', resolve));

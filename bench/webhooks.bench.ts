@@ -1,3 +1,4 @@
+import fs from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import {
@@ -45,6 +46,17 @@ async function startReceiver() {
     receipts,
     close: () => new Promise((resolve) => server.close(resolve)),
   };
+}
+
+/** CPU time (user + system) of a process so far, in ms, from /proc (Linux); undefined elsewhere. */
+function cpuMs(pid: number | undefined): number | undefined {
+  if (pid === undefined) return undefined;
+  try {
+    const fields = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100; // utime + stime, at 100 ticks/s
+  } catch {
+    return undefined;
+  }
 }
 
 function percentile(sorted: number[], p: number): number {
@@ -131,7 +143,12 @@ function combine(results: LoadResult[]): LoadResult {
   };
 }
 
-async function writePathCost(server: BenchServer, receiver: Awaited<ReturnType<typeof startReceiver>>, label: string) {
+async function writePathCost(
+  server: BenchServer,
+  receiver: Awaited<ReturnType<typeof startReceiver>>,
+  label: string,
+  delivering: boolean,
+) {
   printHeader(`write path with and without an endpoint (${server.engine}, ${label}); ratio = with / without`);
   // One wallet per client, so top-ups do not queue on one wallet's lock.
   const wallets: string[] = [];
@@ -161,14 +178,26 @@ async function writePathCost(server: BenchServer, receiver: Awaited<ReturnType<t
     string,
     LoadResult[]
   >;
+  const cpu = { createsWithout: 0, createsWith: 0, topUpsWithout: 0, topUpsWith: 0 } as Record<string, number>;
+  const drains = delivering ? receiver : undefined;
+  /** Runs one round and charges the server's CPU time to it, including delivering what the round enqueued. */
+  const measured = async (name: string, load: () => Promise<LoadResult>, enqueues: boolean) => {
+    const from = receiver.receipts.length;
+    const before = cpuMs(server.pid) ?? 0;
+    const result = await load();
+    if (enqueues && drains)
+      await waitUntil(() => receiver.receipts.length - from >= result.ops - result.errors, 60_000);
+    cpu[name]! += (cpuMs(server.pid) ?? 0) - before;
+    results[name]!.push(result);
+  };
   // Alternating rounds, so drift (table growth, other load on the machine) falls on both sides alike.
   for (let round = 0; round < ROUNDS; round++) {
     await call(server, 'PUT', endpointPath, { enabled: false });
-    results.createsWithout!.push(await creates());
-    results.topUpsWithout!.push(await topUps());
+    await measured('createsWithout', creates, false);
+    await measured('topUpsWithout', topUps, false);
     await call(server, 'PUT', endpointPath, { enabled: true });
-    results.createsWith!.push(await creates());
-    results.topUpsWith!.push(await topUps());
+    await measured('createsWith', creates, true);
+    await measured('topUpsWith', topUps, true);
   }
   await call(server, 'DELETE', endpointPath);
   const createsWithout = combine(results.createsWithout!);
@@ -177,6 +206,15 @@ async function writePathCost(server: BenchServer, receiver: Awaited<ReturnType<t
   print(formatRow('customer create, 1 endpoint', combine(results.createsWith!), createsWithout));
   print(formatRow('wallet top-up, no endpoint', topUpsWithout));
   print(formatRow('wallet top-up, 1 endpoint', combine(results.topUpsWith!), topUpsWithout));
+  if (server.pid !== undefined && cpuMs(server.pid) !== undefined) {
+    const perOp = (name: string) => cpu[name]! / results[name]!.reduce((sum, r) => sum + r.ops, 0);
+    const line = (label: string, without: string, withEndpoint: string) =>
+      `${label}: ${perOp(without).toFixed(2)} → ${perOp(withEndpoint).toFixed(2)} ms of server CPU per request ` +
+      `(ratio ${(perOp(without) / perOp(withEndpoint)).toFixed(2)}; ` +
+      `${server.engine === 'pglite' ? 'includes the embedded database' : 'Node process only, not PostgreSQL'})`;
+    print(line('customer create', 'createsWithout', 'createsWith'));
+    print(line('wallet top-up', 'topUpsWithout', 'topUpsWith'));
+  }
 }
 
 async function run(engine: Engine) {
@@ -191,14 +229,14 @@ async function run(engine: Engine) {
     for (const endpoint of (endpoints.json as { items: Array<{ id: string }> }).items) {
       await call(server, 'DELETE', `/v1/webhook-endpoints/${endpoint.id}`);
     }
-    await writePathCost(server, receiver, 'delivery in the same process');
+    await writePathCost(server, receiver, 'delivery in the same process', true);
   } finally {
     await server.stop();
   }
   // The write path alone: this process only enqueues (WEBHOOK_DELIVERY=off), as an API node beside worker nodes.
   const apiOnly = await startServer(engine, { WEBHOOK_DELIVERY: 'off' });
   try {
-    await writePathCost(apiOnly, receiver, 'outbox writes only, delivery elsewhere');
+    await writePathCost(apiOnly, receiver, 'outbox writes only, delivery elsewhere', false);
   } finally {
     await apiOnly.stop();
     await receiver.close();

@@ -205,8 +205,9 @@ export function createDeliveryWorker(deps: {
       );
       const endpointId = decided[0]!.message.endpoint_id;
       const failures = decided.filter((outcome) => !outcome.succeeded).map((outcome) => outcome.attemptedAt);
-      if (failures.length < decided.length) await repo.clearEndpointFailing(tx, endpointId);
-      else {
+      if (failures.length < decided.length) {
+        if (decided[0]!.message.endpoint_failing_since) await repo.clearEndpointFailing(tx, endpointId);
+      } else {
         const lastFailure = new Date(Math.max(...failures.map((at) => at.getTime())));
         const days = Math.round((options.disableAfterMs / 86_400_000) * 10) / 10;
         await repo.markEndpointFailing(
@@ -253,17 +254,15 @@ export function createDeliveryWorker(deps: {
 
   async function claimFor(endpointId: string, leaseId: string) {
     const now = clock.now();
-    return withTransaction(db, (tx) =>
-      repo.claimDueMessages(tx, {
-        now,
-        leaseUntil: new Date(now.getTime() + leaseMs),
-        leaseId,
-        perEndpoint: options.batchSize,
-        endpointLimit: 1,
-        excludeEndpointIds: [],
-        endpointId,
-      }),
-    );
+    return repo.claimDueMessages(db, {
+      now,
+      leaseUntil: new Date(now.getTime() + leaseMs),
+      leaseId,
+      perEndpoint: options.batchSize,
+      endpointLimit: 1,
+      excludeEndpointIds: [],
+      endpointId,
+    });
   }
 
   /** Claims for endpoints without a lane in this process and starts their lanes; returns how many were claimed. */
@@ -271,16 +270,14 @@ export function createDeliveryWorker(deps: {
     if (stopped || lanes.size >= options.maxEndpoints) return 0;
     const leaseId = newId('job');
     const now = clock.now();
-    const claimed = await withTransaction(db, (tx) =>
-      repo.claimDueMessages(tx, {
-        now,
-        leaseUntil: new Date(now.getTime() + leaseMs),
-        leaseId,
-        perEndpoint: options.batchSize,
-        endpointLimit: options.maxEndpoints - lanes.size,
-        excludeEndpointIds: [...lanes.keys()],
-      }),
-    );
+    const claimed = await repo.claimDueMessages(db, {
+      now,
+      leaseUntil: new Date(now.getTime() + leaseMs),
+      leaseId,
+      perEndpoint: options.batchSize,
+      endpointLimit: options.maxEndpoints - lanes.size,
+      excludeEndpointIds: [...lanes.keys()],
+    });
     const byEndpoint = new Map<string, repo.ClaimedMessage[]>();
     for (const message of claimed) {
       const list = byEndpoint.get(message.endpoint_id) ?? [];

@@ -174,6 +174,8 @@ export interface ClaimedMessage {
   secret: string;
   previous_secret: string | null;
   previous_secret_expires_at: Date | null;
+  /** The endpoint's failing streak when claimed: a success only needs to clear it when it is set. */
+  endpoint_failing_since: Date | null;
 }
 
 export interface ClaimRequest {
@@ -193,7 +195,7 @@ export interface ClaimRequest {
 /**
  * Claims due messages of enabled endpoints, a few per endpoint, in one statement: rows another worker holds are
  * skipped (`SKIP LOCKED`), and claimed rows get a lease (`next_attempt_at` = end of lease, `lease_id`), so no other
- * worker takes them until the lease ends. Run it in its own short transaction.
+ * worker takes them until the lease ends. One statement, so it is its own short transaction.
  */
 export async function claimDueMessages(db: Executor, request: ClaimRequest): Promise<ClaimedMessage[]> {
   const onlyEndpoint = request.endpointId ? sql`and e.id = ${request.endpointId}` : sql``;
@@ -227,7 +229,7 @@ export async function claimDueMessages(db: Executor, request: ClaimRequest): Pro
     where m.id = picked.id and e.id = m.endpoint_id
     returning m.id, m.tenant_id, m.environment_id, m.endpoint_id, m.event_type, m.payload, m.retry_started_at,
       m.next_trigger as trigger,
-      e.url, e.secret, e.previous_secret, e.previous_secret_expires_at
+      e.url, e.secret, e.previous_secret, e.previous_secret_expires_at, e.failing_since as endpoint_failing_since
   `.execute(db);
   return result.rows;
 }
