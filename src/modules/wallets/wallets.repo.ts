@@ -261,9 +261,12 @@ export function updateWalletTransactionById(
 }
 
 /** Lots past their expiry that still hold credits, across every environment, oldest expiry first. */
-export function listExpiredLots(db: Executor, before: Date, limit: number) {
-  return db
-    .selectFrom('wallet_transactions')
+export function listExpiredLots(db: Executor, before: Date, limit: number, scope?: Scope) {
+  let query = db.selectFrom('wallet_transactions');
+  if (scope) {
+    query = query.where('tenant_id', '=', scope.tenantId).where('environment_id', '=', scope.environmentId);
+  }
+  return query
     .select(['id', 'tenant_id', 'environment_id', 'wallet_id'])
     .where('type', '=', 'credit')
     .where('transaction_status', '=', 'completed')

@@ -517,11 +517,12 @@ export function createWalletsService(deps: { db: Db; clock: Clock; customers: Cu
             updated_at: now,
           });
     const row = transaction as repo.WalletTransactionRow;
-    await emit(tx, scope, {
-      type: 'wallet.transaction.created',
-      wallet: walletView(updated),
-      transaction: walletTransactionView(row),
-    });
+    if (listeners.length > 0)
+      await emit(tx, scope, {
+        type: 'wallet.transaction.created',
+        wallet: walletView(updated),
+        transaction: walletTransactionView(row),
+      });
     return { wallet: updated, transaction: row };
   }
 
@@ -581,6 +582,9 @@ export function createWalletsService(deps: { db: Db; clock: Clock; customers: Cu
   async function settle(tx: Tx, scope: Scope, wallet: repo.WalletRow): Promise<repo.WalletRow> {
     let current = wallet;
     const settings = effectiveAlertSettings(current);
+    const autoTopUpEnabled = Boolean((current.auto_topup as AutoTopUp | null)?.enabled);
+    // Pending charges may be costly (usage, invoices): computed only when an alert or auto top-up needs them.
+    if (!settings.alert_enabled && !autoTopUpEnabled) return current;
     const realTime = await realTimeOf(tx, scope, current);
     if (settings.alert_enabled) {
       const streams: Array<{
@@ -625,17 +629,18 @@ export function createWalletsService(deps: { db: Db; clock: Clock; customers: Cu
         current = await repo.updateWalletById(tx, scope, current.id, { [stream.column]: state });
         const eventType = state === 'in_alarm' ? stream.dropped : state === 'ok' ? stream.recovered : null;
         if (eventType) {
-          await emit(tx, scope, {
-            type: eventType as Extract<WalletEvent, { alert: WalletAlertView }>['type'],
-            wallet: walletView(current),
-            alert: {
-              state,
-              current_balance: toWire(realTime.balance),
-              credit_balance: toWire(realTime.credits),
-              alert_type: stream.type,
-              alert_settings: settings,
-            },
-          });
+          if (listeners.length > 0)
+            await emit(tx, scope, {
+              type: eventType as Extract<WalletEvent, { alert: WalletAlertView }>['type'],
+              wallet: walletView(current),
+              alert: {
+                state,
+                current_balance: toWire(realTime.balance),
+                credit_balance: toWire(realTime.credits),
+                alert_type: stream.type,
+                alert_settings: settings,
+              },
+            });
         }
       }
     }
@@ -753,28 +758,30 @@ export function createWalletsService(deps: { db: Db; clock: Clock; customers: Cu
    * nothing; the same key with other parameters is 409. Same-wallet races serialize on the wallet lock; a race
    * across wallets (the key is unique per environment) ends on the unique index and is resolved after rollback.
    */
-  async function keyed<T>(
+  async function keyed<T, P extends { hash: string }>(
     scope: Scope,
     walletId: string,
     key: string,
-    hash: string,
-    fresh: (tx: Tx, wallet: repo.WalletRow) => Promise<T>,
+    plan: (wallet: repo.WalletRow) => P,
+    fresh: (tx: Tx, wallet: repo.WalletRow, planned: P) => Promise<T>,
     replay: (executor: Executor, original: repo.WalletTransactionRow) => Promise<T>,
   ): Promise<T> {
     try {
       return await withTransaction(db, async (tx) => {
         const wallet = await lockWallet(tx, scope, walletId);
+        const planned = plan(wallet);
         const original = await repo.findWalletTransactionByIdempotencyKey(tx, scope, key);
         if (original) {
-          if (original.request_hash !== hash) throw idempotencyConflict(key);
+          if (original.request_hash !== planned.hash) throw idempotencyConflict(key);
           return replay(tx, original);
         }
-        return fresh(tx, wallet);
+        return fresh(tx, wallet, planned);
       });
     } catch (error) {
       if (!isUniqueViolation(error, repo.WALLET_TRANSACTION_UNIQUE_IDEMPOTENCY)) throw error;
+      const planned = plan(await walletRowOrThrow(db, scope, walletId));
       const original = await repo.findWalletTransactionByIdempotencyKey(db, scope, key);
-      if (original && original.request_hash === hash) return replay(db, original);
+      if (original && original.request_hash === planned.hash) return replay(db, original);
       throw idempotencyConflict(key);
     }
   }
@@ -898,11 +905,12 @@ export function createWalletsService(deps: { db: Db; clock: Clock; customers: Cu
       balance: balanceOf(after, new Dec(wallet.conversion_rate)).toFixed(),
       updated_at: now,
     });
-    await emit(tx, scope, {
-      type: 'wallet.transaction.updated',
-      wallet: walletView(updated),
-      transaction: walletTransactionView(transaction),
-    });
+    if (listeners.length > 0)
+      await emit(tx, scope, {
+        type: 'wallet.transaction.updated',
+        wallet: walletView(updated),
+        transaction: walletTransactionView(transaction),
+      });
     return { wallet: updated, transaction };
   }
 
@@ -941,10 +949,14 @@ export function createWalletsService(deps: { db: Db; clock: Clock; customers: Cu
   /**
    * Expires up to `limit` lots whose expiry_date is before the clock's now: each is closed by a CREDIT_EXPIRED
    * debit of exactly its remainder, in its own transaction (so one bad wallet cannot block the rest).
+   * Every environment by default; `scope` limits the run to one (an operator's manual run, tests).
    */
-  async function expireCredits(limit = 100): Promise<{ expired: number; more: boolean }> {
+  async function expireCredits(
+    options: { limit?: number; scope?: Scope } = {},
+  ): Promise<{ expired: number; more: boolean }> {
     const now = clock.now();
-    const candidates = await repo.listExpiredLots(db, now, limit);
+    const limit = options.limit ?? 100;
+    const candidates = await repo.listExpiredLots(db, now, limit, options.scope);
     let expired = 0;
     for (const candidate of candidates) {
       const scope = { tenantId: candidate.tenant_id, environmentId: candidate.environment_id };
@@ -1125,7 +1137,7 @@ export function createWalletsService(deps: { db: Db; clock: Clock; customers: Cu
             created_by: '',
             updated_by: '',
           });
-          await emit(tx, scope, { type: 'wallet.created', wallet: walletView(row) });
+          if (listeners.length > 0) await emit(tx, scope, { type: 'wallet.created', wallet: walletView(row) });
           if (initialCredits.gt(0)) {
             const loaded = await creditInLockedWallet(tx, scope, row, {
               credits: initialCredits,
@@ -1184,7 +1196,7 @@ export function createWalletsService(deps: { db: Db; clock: Clock; customers: Cu
           }
         }
         let row = await repo.updateWalletById(tx, scope, id, changes);
-        await emit(tx, scope, { type: 'wallet.updated', wallet: walletView(row) });
+        if (listeners.length > 0) await emit(tx, scope, { type: 'wallet.updated', wallet: walletView(row) });
         // New thresholds or auto top-up settings apply at once, not at the next balance change.
         row = await settle(tx, scope, row);
         return walletView(row);
@@ -1257,16 +1269,16 @@ export function createWalletsService(deps: { db: Db; clock: Clock; customers: Cu
      * other parameters).
      */
     async topUpWallet(scope: Scope, id: string, input: TopUpInput): Promise<TopUpResult> {
-      const wallet = await walletRowOrThrow(db, scope, id);
-      const checked = checkTopUp(wallet, input);
       const key = input.idempotency_key || newId('walletTransaction');
-      const hash = topUpHash(id, input, checked.credits, checked.bonusCredits);
       return keyed(
         scope,
         id,
         key,
-        hash,
-        async (tx, locked) => {
+        (wallet) => {
+          const checked = checkTopUp(wallet, input);
+          return { ...checked, hash: topUpHash(id, input, checked.credits, checked.bonusCredits) };
+        },
+        async (tx, locked, checked) => {
           if (locked.wallet_status !== 'active') {
             throw invalidOperation(`wallet is ${locked.wallet_status}; only an active wallet can be topped up`, {
               wallet_id: id,
@@ -1280,7 +1292,7 @@ export function createWalletsService(deps: { db: Db; clock: Clock; customers: Cu
             description: input.description,
             metadata: input.metadata,
             idempotency_key: key,
-            request_hash: hash,
+            request_hash: checked.hash,
             bonus: checked.bonusCredits
               ? { credits: checked.bonusCredits, expiry_date: checked.bonusExpiry }
               : undefined,
@@ -1303,16 +1315,17 @@ export function createWalletsService(deps: { db: Db; clock: Clock; customers: Cu
      * written, except MANUAL_BALANCE_DEBIT which may overdraw. Returns the wallet after the debit.
      */
     async debitWallet(scope: Scope, id: string, input: DebitInput) {
-      const wallet = await walletRowOrThrow(db, scope, id);
-      const credits = debitCredits(wallet, input);
-      const hash = debitHash(id, input, credits);
+      if (!input.idempotency_key) throw validation('idempotency_key is required');
       return keyed(
         scope,
         id,
         input.idempotency_key,
-        hash,
-        async (tx, locked) => {
-          const result = await debitLocked(tx, scope, locked, input, credits, hash);
+        (wallet) => {
+          const credits = debitCredits(wallet, input);
+          return { credits, hash: debitHash(id, input, credits) };
+        },
+        async (tx, locked, planned) => {
+          const result = await debitLocked(tx, scope, locked, input, planned.credits, planned.hash);
           return { wallet: walletView(result.wallet), transaction: walletTransactionView(result.transaction) };
         },
         async (executor, original) => ({
@@ -1408,7 +1421,7 @@ export function createWalletsService(deps: { db: Db; clock: Clock; customers: Cu
             created_by: '',
             updated_by: '',
           });
-          await emit(tx, scope, { type: 'wallet.created', wallet: walletView(created) });
+          if (listeners.length > 0) await emit(tx, scope, { type: 'wallet.created', wallet: walletView(created) });
           if (transferred.gt(0)) {
             const credited = await creditInLockedWallet(tx, scope, created, {
               credits: transferred,
@@ -1479,9 +1492,9 @@ export function createWalletsService(deps: { db: Db; clock: Clock; customers: Cu
       });
       current = written.wallet;
     }
+    // No settle: a closed wallet raises no alerts and must never auto top-up.
     current = await repo.updateWalletById(tx, scope, current.id, { wallet_status: 'closed', updated_at: clock.now() });
-    await settle(tx, scope, current);
-    await emit(tx, scope, { type: 'wallet.terminated', wallet: walletView(current) });
+    if (listeners.length > 0) await emit(tx, scope, { type: 'wallet.terminated', wallet: walletView(current) });
     return current;
   }
 
@@ -1565,6 +1578,6 @@ export function walletExpiryTask(
   return {
     name: 'wallets.expire-credits',
     intervalMs: options.intervalMs ?? 60_000,
-    run: async () => (await wallets.expireCredits(options.batch ?? 100)).more,
+    run: async () => (await wallets.expireCredits({ limit: options.batch ?? 100 })).more,
   };
 }

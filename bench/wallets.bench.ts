@@ -1,0 +1,306 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { sql } from 'kysely';
+import { type DatabaseHandle, openDatabase, withTransaction } from '../src/platform/db/database.ts';
+import { migrateToLatest } from '../src/platform/db/migrate.ts';
+import {
+  BENCH_SECONDS,
+  type BenchServer,
+  call,
+  ENGINES,
+  type Engine,
+  formatRow,
+  freshPostgresDatabase,
+  type LoadResult,
+  print,
+  printHeader,
+  runLoad,
+  startServer,
+} from './support.ts';
+
+/**
+ * Wallets: top-up and debit over HTTP at 1/16/64 clients, on one hot wallet and spread over 1,000 wallets, beside
+ * the same ledger write done directly in SQL (lock the wallet row, read the first open lot, drain it, append the
+ * entry, write the balances; one transaction). Then `GET /v1/customers/wallets?include_real_time_balance=true` on
+ * a wallet with 10,000 ledger entries.
+ */
+const SPREAD_WALLETS = Number(process.env.BENCH_WALLETS ?? 1000);
+const CONCURRENCY = [1, 16, 64];
+const ENTRIES_FOR_READ = 10_000;
+
+interface Fixture {
+  hot: string;
+  spread: string[];
+}
+
+async function setUpHttp(server: BenchServer): Promise<Fixture> {
+  const create = async (externalId: string) => {
+    const customer = await call(server, 'POST', '/v1/customers', { external_id: externalId, name: externalId });
+    if (customer.status !== 201) throw new Error(`customer: ${JSON.stringify(customer.json)}`);
+    const wallet = await call(server, 'POST', '/v1/wallets', {
+      customer_id: (customer.json as { id: string }).id,
+      currency: 'usd',
+      initial_credits_to_load: '1000000000',
+    });
+    if (wallet.status !== 200) throw new Error(`wallet: ${JSON.stringify(wallet.json)}`);
+    return (wallet.json as { id: string }).id;
+  };
+  const hot = await create('hot');
+  const spread: string[] = [];
+  for (let i = 0; i < SPREAD_WALLETS; i += 16) {
+    const batch = await Promise.all(
+      Array.from({ length: Math.min(16, SPREAD_WALLETS - i) }, (_, k) => create(`spread-${i + k}`)),
+    );
+    spread.push(...batch);
+  }
+  return { hot, spread };
+}
+
+/** The same wallets in a separate database, written by SQL only. */
+async function setUpSql(database: DatabaseHandle): Promise<Fixture> {
+  const now = new Date();
+  const ids = ['sql-hot', ...Array.from({ length: SPREAD_WALLETS }, (_, i) => `sql-${i}`)];
+  for (let i = 0; i < ids.length; i += 500) {
+    const chunk = ids.slice(i, i + 500);
+    await database.db
+      .insertInto('wallets')
+      .values(
+        chunk.map((id) => ({
+          id,
+          tenant_id: 't',
+          environment_id: 'e',
+          customer_id: `c-${id}`,
+          currency: 'usd',
+          wallet_type: 'PRE_PAID',
+          credit_balance: '1000000000',
+          balance: '1000000000',
+          conversion_rate: '1',
+          topup_conversion_rate: '1',
+          config: '{}',
+          auto_topup: null,
+          alert_settings: null,
+          metadata: '{}',
+          name: '',
+          description: '',
+          wallet_status: 'active',
+          alert_state: 'ok',
+          credit_alert_state: 'ok',
+          auto_topup_armed: true,
+          last_auto_topup_at: null,
+          status: 'published',
+          created_by: '',
+          updated_by: '',
+          created_at: now,
+          updated_at: now,
+        })),
+      )
+      .execute();
+    await database.db
+      .insertInto('wallet_transactions')
+      .values(
+        chunk.map((id) => ({
+          id: `lot-${id}`,
+          tenant_id: 't',
+          environment_id: 'e',
+          wallet_id: id,
+          customer_id: `c-${id}`,
+          type: 'credit' as const,
+          amount: '1000000000',
+          credit_amount: '1000000000',
+          credit_balance_before: '0',
+          credit_balance_after: '1000000000',
+          credits_available: '1000000000',
+          transaction_status: 'completed',
+          reference_type: 'EXTERNAL',
+          transaction_reason: 'FREE_CREDIT_GRANT',
+          currency: 'usd',
+          idempotency_key: `lot-${id}`,
+          metadata: '{}',
+          reference_id: '',
+          description: '',
+          expiry_date: null,
+          priority: null,
+          parent_transaction_id: null,
+          conversion_rate: null,
+          topup_conversion_rate: '1',
+          request_hash: '',
+          status: 'published',
+          created_by: '',
+          updated_by: '',
+          created_at: now,
+          updated_at: now,
+        })),
+      )
+      .execute();
+  }
+  return { hot: 'sql-hot', spread: ids.slice(1) };
+}
+
+let sequence = 0;
+
+/** One ledger write in plain SQL: what the service does, without validation, events, alerts or HTTP. */
+async function sqlWrite(database: DatabaseHandle, walletId: string, kind: 'credit' | 'debit') {
+  await withTransaction(database.db, async (tx) => {
+    const wallet = await sql<{ credit_balance: string }>`
+      select credit_balance from wallets where id = ${walletId} for update`.execute(tx);
+    const before = wallet.rows[0]?.credit_balance ?? '0';
+    const id = `s-${process.pid}-${sequence++}`;
+    if (kind === 'debit') {
+      const lot = await sql<{ id: string }>`
+        select id from wallet_transactions
+         where wallet_id = ${walletId} and type = 'credit' and transaction_status = 'completed' and credits_available > 0
+         order by priority asc nulls last, expiry_date asc nulls last, credit_amount desc, id limit 1`.execute(tx);
+      await sql`update wallet_transactions set credits_available = credits_available - 1
+                 where id = ${lot.rows[0]?.id ?? ''}`.execute(tx);
+    }
+    const sign = kind === 'credit' ? sql`+` : sql`-`;
+    await sql`
+      insert into wallet_transactions (id, tenant_id, environment_id, wallet_id, customer_id, type, amount,
+        credit_amount, credit_balance_before, credit_balance_after, credits_available, transaction_status,
+        reference_type, transaction_reason, currency, idempotency_key)
+      values (${id}, 't', 'e', ${walletId}, 'c', ${kind}, 1, 1, ${before}::numeric, ${before}::numeric ${sign} 1,
+        ${kind === 'credit' ? 1 : 0}, 'completed', 'REQUEST', 'MANUAL_BALANCE_DEBIT', 'usd', ${id})`.execute(tx);
+    await sql`update wallets set credit_balance = credit_balance ${sign} 1, balance = balance ${sign} 1,
+               updated_at = now() where id = ${walletId}`.execute(tx);
+  });
+}
+
+async function writes(engine: Engine) {
+  printHeader(`wallet writes (${engine}); ratio = HTTP ops/s ÷ direct SQL ops/s`);
+  const server = await startServer(engine);
+  const baselineDb =
+    engine === 'postgres'
+      ? await freshPostgresDatabase(process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test')
+      : undefined;
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'tally-bench-wallet-sql-'));
+  const database = await openDatabase({ databaseUrl: baselineDb?.url, dataDir, poolMax: 64 });
+  await migrateToLatest(database.db);
+  try {
+    const t0 = performance.now();
+    const http = await setUpHttp(server);
+    const direct = await setUpSql(database);
+    print(`set up ${SPREAD_WALLETS + 1} wallets per side in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+    const pick = (fixture: Fixture, target: 'hot' | 'spread', w: number, i: number) =>
+      target === 'hot' ? fixture.hot : (fixture.spread[(w * 7919 + i * 104729) % fixture.spread.length] as string);
+    let key = 0;
+    for (const target of ['hot', 'spread'] as const) {
+      for (const kind of ['top-up', 'debit'] as const) {
+        for (const concurrency of CONCURRENCY) {
+          const viaHttp = await runLoad(concurrency, BENCH_SECONDS * 1000, async (w, i) => {
+            const walletId = pick(http, target, w, i);
+            const response =
+              kind === 'top-up'
+                ? await call(server, 'POST', `/v1/wallets/${walletId}/top-up`, {
+                    credits_to_add: '1',
+                    transaction_reason: 'PURCHASED_CREDIT_DIRECT',
+                    idempotency_key: `b-${key++}`,
+                  })
+                : await call(server, 'POST', `/v1/wallets/${walletId}/debit`, {
+                    credits: '1',
+                    transaction_reason: 'MANUAL_BALANCE_DEBIT',
+                    idempotency_key: `b-${key++}`,
+                  });
+            return response.status === 200;
+          });
+          const viaSql: LoadResult = await runLoad(concurrency, BENCH_SECONDS * 1000, async (w, i) =>
+            sqlWrite(database, pick(direct, target, w, i), kind === 'top-up' ? 'credit' : 'debit'),
+          );
+          const where = target === 'hot' ? 'one hot wallet' : `${SPREAD_WALLETS} wallets`;
+          print(formatRow(`HTTP ${kind}, ${where}`, viaHttp, viaSql));
+          print(formatRow(`SQL ${kind}, ${where}`, viaSql));
+        }
+      }
+    }
+  } finally {
+    await server.stop();
+    await database.close();
+    fs.rmSync(dataDir, { recursive: true, force: true });
+    await baselineDb?.drop();
+  }
+}
+
+/**
+ * `GET /v1/customers/wallets?include_real_time_balance=true` for a customer whose wallet has ENTRIES_FOR_READ
+ * ledger entries (seeded in SQL before the server starts: half open credit lots, half debits).
+ */
+async function realTimeRead(engine: Engine) {
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'tally-bench-wallet-read-'));
+  const pgDatabase =
+    engine === 'postgres'
+      ? await freshPostgresDatabase(process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test')
+      : undefined;
+  const seedDb = await openDatabase({ databaseUrl: pgDatabase?.url, dataDir });
+  await migrateToLatest(seedDb.db);
+  const { createServices } = await import('../src/app.ts');
+  const { systemClock } = await import('../src/platform/clock.ts');
+  const services = createServices(seedDb, systemClock);
+  const apiKey = `sk_bench_wallets_${Date.now()}`;
+  await services.tenancy.bootstrap({ apiKey });
+  const environment = await seedDb.db
+    .selectFrom('environments')
+    .selectAll()
+    .where('is_default', '=', true)
+    .executeTakeFirstOrThrow();
+  const scope = { tenantId: environment.tenant_id, environmentId: environment.id };
+  const customer = await services.customers.createCustomer(scope, { external_id: 'reader', name: 'reader' });
+  const wallet = await services.wallets.createWallet(scope, { customer_id: customer.id, currency: 'usd' });
+  const half = ENTRIES_FOR_READ / 2;
+  await sql`
+    insert into wallet_transactions (id, tenant_id, environment_id, wallet_id, customer_id, type, amount,
+      credit_amount, credit_balance_before, credit_balance_after, credits_available, transaction_status,
+      reference_type, transaction_reason, currency, idempotency_key, created_at)
+    select 'seed-' || g, ${scope.tenantId}, ${scope.environmentId}, ${wallet.id}, ${customer.id},
+           case when g <= ${half} then 'credit' else 'debit' end,
+           case when g <= ${half} then 2 else 1 end, case when g <= ${half} then 2 else 1 end,
+           case when g <= ${half} then (g - 1) * 2 else ${half} * 2 - (g - ${half} - 1) end,
+           case when g <= ${half} then g * 2 else ${half} * 2 - (g - ${half}) end,
+           case when g <= ${half} then 1 else 0 end, 'completed', 'REQUEST',
+           case when g <= ${half} then (case when g % 2 = 0 then 'FREE_CREDIT_GRANT' else 'PURCHASED_CREDIT_DIRECT' end)
+                else 'MANUAL_BALANCE_DEBIT' end,
+           'usd', 'seed-' || g, now() - (${ENTRIES_FOR_READ} - g) * interval '1 second'
+      from generate_series(1, ${ENTRIES_FOR_READ}) as g`.execute(seedDb.db);
+  const balance = String(half);
+  await sql`update wallets set credit_balance = ${balance}::numeric, balance = ${balance}::numeric
+             where id = ${wallet.id}`.execute(seedDb.db);
+  await sql`analyze wallet_transactions`.execute(seedDb.db);
+  await seedDb.close();
+
+  const server = await startServer(engine, {
+    DATA_DIR: dataDir,
+    API_KEY: apiKey,
+    ...(pgDatabase ? { DATABASE_URL: pgDatabase.url } : {}),
+  });
+  server.apiKey = apiKey;
+  try {
+    const check = await call(server, 'GET', `/v1/wallets/${wallet.id}/transactions?limit=1`);
+    const entries = (check.json as { pagination: { total: number } }).pagination.total;
+    printHeader(
+      `GET /v1/customers/wallets?include_real_time_balance=true, ${entries} entries on the wallet (${engine})`,
+    );
+    const variants: Array<[string, string]> = [
+      ['customer wallets, real-time', '&include_real_time_balance=true'],
+      ['customer wallets, real-time + breakdown', '&include_real_time_balance=true&expand=credits_available_breakdown'],
+    ];
+    for (const [label, query] of variants) {
+      for (const concurrency of [1, 16]) {
+        const result = await runLoad(
+          concurrency,
+          BENCH_SECONDS * 1000,
+          async () => (await call(server, 'GET', `/v1/customers/wallets?lookup_key=reader${query}`)).status === 200,
+          { maxOps: 20_000 },
+        );
+        print(formatRow(label, result));
+      }
+    }
+  } finally {
+    await server.stop();
+    fs.rmSync(dataDir, { recursive: true, force: true });
+    await pgDatabase?.drop();
+  }
+}
+
+for (const engine of ENGINES) {
+  await writes(engine);
+  await realTimeRead(engine);
+}
