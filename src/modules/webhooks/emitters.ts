@@ -21,15 +21,18 @@ export function walletEventEmitter(outbox: Outbox, customers: Pick<CustomersServ
         return;
       case 'wallet.created':
       case 'wallet.updated':
-      case 'wallet.terminated': {
-        const customer = await customers.findCustomerInTransaction(tx, scope, event.wallet.customer_id);
-        await outbox.enqueue(tx, scope, event.type, { wallet: event.wallet, customer });
+      case 'wallet.terminated':
+        await outbox.enqueue(tx, scope, event.type, async () => ({
+          wallet: event.wallet,
+          customer: await customers.findCustomerInTransaction(tx, scope, event.wallet.customer_id),
+        }));
         return;
-      }
-      default: {
-        const customer = await customers.findCustomerInTransaction(tx, scope, event.wallet.customer_id);
-        await outbox.enqueue(tx, scope, event.type, { wallet: event.wallet, customer, alert: event.alert });
-      }
+      default:
+        await outbox.enqueue(tx, scope, event.type, async () => ({
+          wallet: event.wallet,
+          customer: await customers.findCustomerInTransaction(tx, scope, event.wallet.customer_id),
+          alert: event.alert,
+        }));
     }
   };
   return listener;

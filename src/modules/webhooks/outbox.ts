@@ -10,8 +10,15 @@ export interface Outbox {
    * Records an event for delivery, in the caller's transaction: one message per enabled endpoint of the environment
    * that subscribes to `type`, each with the payload rendered now (the state as of this change). A rollback of the
    * caller's transaction discards the messages; a commit makes them due at once. Returns the number of messages.
+   * `input` may be a function (reading with `tx` only): it is then called only when some endpoint subscribes, so
+   * events nobody receives cost one indexed query.
    */
-  enqueue<K extends EmittedEventType>(tx: Tx, scope: Scope, type: K, input: EventInput<K>): Promise<number>;
+  enqueue<K extends EmittedEventType>(
+    tx: Tx,
+    scope: Scope,
+    type: K,
+    input: EventInput<K> | (() => Promise<EventInput<K>>),
+  ): Promise<number>;
 }
 
 /** The transactional outbox every module emits its webhook events through. */
@@ -20,7 +27,8 @@ export function createOutbox(deps: { clock: Clock }): Outbox {
     async enqueue(tx, scope, type, input) {
       const endpoints = await repo.listEndpointIdsSubscribedTo(tx, scope, type);
       if (endpoints.length === 0) return 0;
-      const payload = renderPayload(type, input);
+      const resolved = typeof input === 'function' ? await (input as () => Promise<EventInput<typeof type>>)() : input;
+      const payload = renderPayload(type, resolved);
       const now = deps.clock.now();
       const eventId = newId('systemEvent');
       await repo.insertMessages(
