@@ -17,7 +17,7 @@ export interface BenchServer {
   apiKey: string;
   engine: Engine;
   databaseUrl: string | undefined;
-  /** The server process, e.g. to read its CPU time from /proc. */
+  /** The server's process id (to read its CPU time from /proc). */
   pid: number | undefined;
   stop(): Promise<void>;
 }
