@@ -14,6 +14,9 @@ import { registerTenancyRoutes } from './modules/tenancy/tenancy.routes.ts';
 import { createTenancyService } from './modules/tenancy/tenancy.service.ts';
 import { registerWalletRoutes } from './modules/wallets/wallets.routes.ts';
 import { createWalletsService, walletExpiryTask } from './modules/wallets/wallets.service.ts';
+import { customerChangeEmitter, walletEventEmitter } from './modules/webhooks/emitters.ts';
+import { registerWebhookRoutes } from './modules/webhooks/webhooks.routes.ts';
+import { createWebhooksService, type WebhooksOptions } from './modules/webhooks/webhooks.service.ts';
 import type { BackgroundTask } from './platform/background/runner.ts';
 import type { Clock } from './platform/clock.ts';
 import type { DatabaseHandle } from './platform/db/database.ts';
@@ -33,10 +36,15 @@ export interface AppOptions {
   logger?: FastifyServerOptions['logger'];
   bodyLimitBytes?: number;
   corsOrigins?: string[];
+  webhooks?: WebhooksOptions;
 }
 
 /** All services of the product, built once and shared by routes, jobs, tests and benchmarks. */
-export function createServices(database: DatabaseHandle, clock: Clock) {
+export function createServices(
+  database: DatabaseHandle,
+  clock: Clock,
+  options: { webhooks?: WebhooksOptions | undefined } = {},
+) {
   const { db } = database;
   const tenancy = createTenancyService({ db, clock });
   const customers = createCustomersService({ db, clock });
@@ -47,7 +55,10 @@ export function createServices(database: DatabaseHandle, clock: Clock) {
   };
   const wallets = createWalletsService({ db, clock, customers });
   customers.addDeletionGuard(wallets.activeWalletGuard);
-  return { tenancy, customers, events, idempotency, wallets };
+  const webhooks = createWebhooksService({ db, clock, ...(options.webhooks ? { options: options.webhooks } : {}) });
+  customers.onChange(customerChangeEmitter(webhooks.outbox));
+  wallets.onEvent(walletEventEmitter(webhooks.outbox, customers));
+  return { tenancy, customers, events, idempotency, wallets, webhooks };
 }
 export type Services = ReturnType<typeof createServices>;
 
@@ -62,6 +73,7 @@ export function backgroundTasks(services: Services): BackgroundTask[] {
       run: async () => (await services.idempotency.purgeExpired(purgeBatch)) >= purgeBatch,
     },
     walletExpiryTask(services.wallets),
+    services.webhooks.delivery.task,
   ];
 }
 
@@ -134,7 +146,7 @@ export async function buildApp(options: AppOptions): Promise<{ app: App; service
   await app.register(swaggerUi, { routePrefix: '/docs', uiConfig: { docExpansion: 'list' } });
 
   installErrorHandling(app);
-  const services = createServices(database, clock);
+  const services = createServices(database, clock, { webhooks: options.webhooks });
   installAuth(app, (key) => services.tenancy.authenticate(key));
   installIdempotency(app, { db: database.db, clock });
 
@@ -152,6 +164,7 @@ export async function buildApp(options: AppOptions): Promise<{ app: App; service
   registerCustomerRoutes(app, services.customers);
   registerEventRoutes(app, services.events);
   registerWalletRoutes(app, services.wallets);
+  registerWebhookRoutes(app, services.webhooks);
 
   await app.ready();
   return { app, services };

@@ -10,6 +10,17 @@ export interface Config {
   corsOrigins: string[];
   bodyLimitBytes: number;
   databasePoolMax: number;
+  /** An endpoint for the default environment, registered at start (WEBHOOK_URL, WEBHOOK_SECRET). */
+  webhookUrl: string | undefined;
+  webhookSecret: string | undefined;
+  /** Failed deliveries are retried for at least this long, then the message is marked failed. */
+  webhookRetryHorizonHours: number;
+  /** An endpoint whose every attempt failed for this long is disabled. */
+  webhookDisableAfterHours: number;
+  webhookConcurrencyPerEndpoint: number;
+  webhookPollIntervalMs: number;
+  /** false: this process only enqueues; other processes on the same PostgreSQL deliver (WEBHOOK_DELIVERY=off). */
+  webhookDeliveryEnabled: boolean;
 }
 
 function intFromEnv(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
@@ -35,5 +46,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       .filter(Boolean),
     bodyLimitBytes: intFromEnv(env, 'BODY_LIMIT_BYTES', 1024 * 1024),
     databasePoolMax: intFromEnv(env, 'DATABASE_POOL_MAX', 20),
+    webhookUrl: env.WEBHOOK_URL || undefined,
+    webhookSecret: env.WEBHOOK_SECRET || undefined,
+    webhookRetryHorizonHours: intFromEnv(env, 'WEBHOOK_RETRY_HORIZON_HOURS', 72),
+    webhookDisableAfterHours: intFromEnv(env, 'WEBHOOK_DISABLE_AFTER_HOURS', 120),
+    webhookConcurrencyPerEndpoint: Math.max(1, intFromEnv(env, 'WEBHOOK_CONCURRENCY_PER_ENDPOINT', 8)),
+    webhookPollIntervalMs: Math.max(10, intFromEnv(env, 'WEBHOOK_POLL_INTERVAL_MS', 100)),
+    webhookDeliveryEnabled: !['off', 'false', '0'].includes((env.WEBHOOK_DELIVERY || 'on').toLowerCase()),
   };
 }

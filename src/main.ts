@@ -5,6 +5,7 @@ import { systemClock } from './platform/clock.ts';
 import { openDatabase } from './platform/db/database.ts';
 import { DataDirLockedError } from './platform/db/lock-file.ts';
 import { migrateToLatest } from './platform/db/migrate.ts';
+import { DEFAULT_RETRY_POLICY } from './modules/webhooks/retry-schedule.ts';
 
 /** Composition root: config → database (+ migrations) → bootstrap → HTTP; graceful stop on SIGTERM/SIGINT. */
 async function main(): Promise<void> {
@@ -34,9 +35,17 @@ async function main(): Promise<void> {
     },
     bodyLimitBytes: config.bodyLimitBytes,
     corsOrigins: config.corsOrigins,
+    webhooks: {
+      delivery: {
+        retry: { ...DEFAULT_RETRY_POLICY, horizonMs: config.webhookRetryHorizonHours * 3_600_000 },
+        disableAfterMs: config.webhookDisableAfterHours * 3_600_000,
+        perEndpointConcurrency: config.webhookConcurrencyPerEndpoint,
+        pollIntervalMs: config.webhookPollIntervalMs,
+      },
+    },
   });
 
-  const { createdKey, environmentId } = await services.tenancy.bootstrap({ apiKey: config.apiKey });
+  const { createdKey, tenantId, environmentId } = await services.tenancy.bootstrap({ apiKey: config.apiKey });
   if (createdKey) {
     // Printed once, on the first start only; it is stored hashed and never logged.
     process.stdout.write(
@@ -46,7 +55,24 @@ async function main(): Promise<void> {
     );
   }
 
-  const background = createBackgroundRunner(backgroundTasks(services), app.log);
+  if (config.webhookUrl) {
+    const { endpoint, generatedSecret } = await services.webhooks.ensureConfiguredEndpoint(
+      { tenantId, environmentId },
+      { url: config.webhookUrl, secret: config.webhookSecret },
+    );
+    if (generatedSecret) {
+      // Printed once, when the endpoint is first registered; set WEBHOOK_SECRET to choose it yourself.
+      process.stdout.write(
+        `\n  Tally registered WEBHOOK_URL as webhook endpoint ${endpoint.id}.\n` +
+          `  Signing secret (shown once, keep it): ${generatedSecret}\n\n`,
+      );
+    }
+  }
+
+  const tasks = backgroundTasks(services).filter(
+    (task) => config.webhookDeliveryEnabled || task !== services.webhooks.delivery.task,
+  );
+  const background = createBackgroundRunner(tasks, app.log);
 
   let stopping = false;
   const stop = async (signal: string) => {

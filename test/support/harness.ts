@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import type { InjectOptions, LightMyRequestResponse } from 'fastify';
 import pg from 'pg';
 import { buildApp, type Services } from '../../src/app.ts';
+import type { WebhooksOptions } from '../../src/modules/webhooks/webhooks.service.ts';
 import { type Clock, systemClock } from '../../src/platform/clock.ts';
 import { type DatabaseHandle, openDatabase } from '../../src/platform/db/database.ts';
 import { migrateToLatest } from '../../src/platform/db/migrate.ts';
@@ -104,10 +105,14 @@ export interface Harness {
   close(): Promise<void>;
 }
 
-export async function startHarness(options: { clock?: Clock } = {}): Promise<Harness> {
+export async function startHarness(options: { clock?: Clock; webhooks?: WebhooksOptions } = {}): Promise<Harness> {
   const database = await openTestDatabase();
   const clock = options.clock ?? systemClock;
-  const { app, services } = await buildApp({ database, clock });
+  const { app, services } = await buildApp({
+    database,
+    clock,
+    ...(options.webhooks ? { webhooks: options.webhooks } : {}),
+  });
   return {
     app,
     services,

@@ -198,6 +198,15 @@ export function createCustomersService(deps: { db: Db; clock: Clock }) {
       return customerView(row);
     },
 
+    /**
+     * The live customer as seen inside `tx`, or undefined. For listeners that run in another module's transaction
+     * (e.g. rendering a webhook payload): PGlite has one connection, so they must not read through `db`.
+     */
+    async findCustomerInTransaction(tx: Tx, scope: Scope, id: string): Promise<CustomerView | undefined> {
+      const row = await repo.findCustomerById(tx, scope, id);
+      return row ? customerView(row) : undefined;
+    },
+
     async getCustomerByExternalId(scope: Scope, externalId: string): Promise<CustomerView> {
       const row = await repo.findCustomerByExternalId(db, scope, externalId);
       if (!row) throw notFound('customer', { external_id: externalId });

@@ -144,7 +144,9 @@ export function createTenancyService(deps: { db: Db; clock: Clock }) {
      * First start: creates the default tenant, environment and key (returned so main can print it once).
      * With `apiKey`, that exact string is made a valid key of the default environment.
      */
-    async bootstrap(options: { apiKey?: string | undefined }): Promise<{ createdKey?: string; environmentId: string }> {
+    async bootstrap(options: {
+      apiKey?: string | undefined;
+    }): Promise<{ createdKey?: string; tenantId: string; environmentId: string }> {
       let createdKey: string | undefined;
       let environment = await repo.findDefaultEnvironment(db);
       if (!environment) {
@@ -190,7 +192,7 @@ export function createTenancyService(deps: { db: Db; clock: Clock }) {
           }
         }
       }
-      return { ...(createdKey ? { createdKey } : {}), environmentId: environment.id };
+      return { ...(createdKey ? { createdKey } : {}), tenantId: environment.tenant_id, environmentId: environment.id };
     },
 
     /** A new tenant with one environment and one key (used by bootstrap, tests and benchmarks). */

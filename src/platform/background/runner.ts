@@ -9,6 +9,8 @@ export interface BackgroundTask {
   intervalMs: number;
   /** Do one bounded batch; return true when more work is already due. */
   run(): Promise<boolean>;
+  /** Optional: finish work the task started outside run() (e.g. requests in flight); called by the runner's stop. */
+  stop?(): Promise<void>;
 }
 
 export interface BackgroundLogger {
@@ -57,6 +59,7 @@ export function createBackgroundRunner(tasks: BackgroundTask[], logger: Backgrou
       for (const timer of timers) clearTimeout(timer);
       timers.clear();
       await Promise.allSettled([...inFlight]);
+      await Promise.allSettled(tasks.map((task) => task.stop?.()));
     },
   };
 }

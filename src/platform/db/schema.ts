@@ -109,6 +109,61 @@ export interface EventRollupsTable {
   maximum: Numeric | null;
 }
 
+export interface WebhookEndpointsTable {
+  id: string;
+  tenant_id: string;
+  environment_id: string;
+  url: string;
+  description: string;
+  event_types: Json<string[]>;
+  enabled: boolean;
+  secret: string;
+  previous_secret: string | null;
+  previous_secret_expires_at: NullableTimestamp;
+  source: string;
+  failing_since: NullableTimestamp;
+  disabled_reason: Generated<string>;
+  disabled_at: NullableTimestamp;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+}
+
+export interface WebhookMessagesTable {
+  id: string;
+  tenant_id: string;
+  environment_id: string;
+  endpoint_id: string;
+  event_id: string;
+  event_type: string;
+  payload: string;
+  status: 'pending' | 'succeeded' | 'failed';
+  attempt_count: Generated<number>;
+  next_attempt_at: NullableTimestamp;
+  lease_id: string | null;
+  next_trigger: Generated<'scheduled' | 'resend'>;
+  retry_started_at: Timestamp;
+  last_attempt_at: NullableTimestamp;
+  delivered_at: NullableTimestamp;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+}
+
+export interface WebhookAttemptsTable {
+  id: string;
+  tenant_id: string;
+  environment_id: string;
+  message_id: string;
+  endpoint_id: string;
+  attempted_at: Timestamp;
+  status_code: number | null;
+  latency_ms: number;
+  response_excerpt: string;
+  error: string;
+  succeeded: boolean;
+  next_attempt_at: NullableTimestamp;
+  trigger: 'scheduled' | 'resend';
+}
+
 export interface WalletsTable {
   id: string;
   tenant_id: string;
@@ -193,6 +248,9 @@ export interface Database {
   customers: CustomersTable;
   events: EventsTable;
   event_rollups: EventRollupsTable;
+  webhook_endpoints: WebhookEndpointsTable;
+  webhook_messages: WebhookMessagesTable;
+  webhook_attempts: WebhookAttemptsTable;
   wallets: WalletsTable;
   wallet_transactions: WalletTransactionsTable;
   wallet_alert_logs: WalletAlertLogsTable;

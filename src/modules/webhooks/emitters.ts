@@ -1,0 +1,39 @@
+import type { CustomerChangeListener, CustomersService } from '../customers/customers.service.ts';
+import type { WalletEventListener } from '../wallets/wallets.service.ts';
+import type { Outbox } from './outbox.ts';
+
+/**
+ * The listeners createServices subscribes to other modules' change hooks: each turns a domain event into its webhook
+ * event, in the transaction of the change.
+ */
+export function customerChangeEmitter(outbox: Outbox): CustomerChangeListener {
+  return async (tx, scope, change) => {
+    await outbox.enqueue(tx, scope, `customer.${change.type}`, change.customer);
+  };
+}
+
+export function walletEventEmitter(outbox: Outbox, customers: Pick<CustomersService, 'findCustomerInTransaction'>) {
+  const listener: WalletEventListener = async (tx, scope, event) => {
+    switch (event.type) {
+      case 'wallet.transaction.created':
+      case 'wallet.transaction.updated':
+        await outbox.enqueue(tx, scope, event.type, { transaction: event.transaction });
+        return;
+      case 'wallet.created':
+      case 'wallet.updated':
+      case 'wallet.terminated':
+        await outbox.enqueue(tx, scope, event.type, async () => ({
+          wallet: event.wallet,
+          customer: await customers.findCustomerInTransaction(tx, scope, event.wallet.customer_id),
+        }));
+        return;
+      default:
+        await outbox.enqueue(tx, scope, event.type, async () => ({
+          wallet: event.wallet,
+          customer: await customers.findCustomerInTransaction(tx, scope, event.wallet.customer_id),
+          alert: event.alert,
+        }));
+    }
+  };
+  return listener;
+}
