@@ -5,6 +5,8 @@ export type Timestamp = ColumnType<Date, Date | string | undefined, Date | strin
 export type NullableTimestamp = ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
 /** numeric columns: the drivers return strings; we write strings produced by the money module. */
 export type Numeric = ColumnType<string, string, string>;
+/** bigint columns: pg returns them as strings. */
+export type Int8 = ColumnType<string, string | number, string | number>;
 export type Json<T> = ColumnType<T, string, string>;
 
 export interface TenantsTable {
@@ -224,6 +226,19 @@ export interface WalletAlertLogsTable {
   created_at: Timestamp;
 }
 
+/** Hourly usage rollups of raw events (property '' = the event count). */
+export interface EventRollupsTable {
+  tenant_id: string;
+  environment_id: string;
+  external_customer_id: string;
+  event_name: string;
+  property: string;
+  hour: Timestamp;
+  events: Int8;
+  total: Numeric;
+  maximum: Numeric | null;
+}
+
 /** Every table of the database. Each module adds its own tables here. */
 export interface Database {
   tenants: TenantsTable;
@@ -238,4 +253,5 @@ export interface Database {
   wallets: WalletsTable;
   wallet_transactions: WalletTransactionsTable;
   wallet_alert_logs: WalletAlertLogsTable;
+  event_rollups: EventRollupsTable;
 }
