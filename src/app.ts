@@ -6,6 +6,7 @@ import { Ajv } from 'ajv';
 import addFormatsModule from 'ajv-formats';
 import Fastify, { type FastifyServerOptions } from 'fastify';
 import { sql } from 'kysely';
+import { createCatalogServices, registerCatalogRoutes } from './modules/catalog/catalog.ts';
 import { registerCustomerRoutes } from './modules/customers/customers.routes.ts';
 import { createCustomersService } from './modules/customers/customers.service.ts';
 import { registerEventRoutes } from './modules/events/events.routes.ts';
@@ -39,7 +40,8 @@ export function createServices(database: DatabaseHandle, clock: Clock) {
   const tenancy = createTenancyService({ db, clock });
   const customers = createCustomersService({ db, clock });
   const events = createEventsService({ db, clock, customers });
-  return { tenancy, customers, events };
+  const catalog = createCatalogServices({ db, clock });
+  return { tenancy, customers, events, catalog };
 }
 export type Services = ReturnType<typeof createServices>;
 
@@ -125,6 +127,7 @@ export async function buildApp(options: AppOptions): Promise<{ app: App; service
   registerTenancyRoutes(app, services.tenancy);
   registerCustomerRoutes(app, services.customers);
   registerEventRoutes(app, services.events);
+  registerCatalogRoutes(app, services.catalog);
 
   await app.ready();
   return { app, services };
