@@ -74,6 +74,7 @@ CREATE TABLE addons (
   name varchar(255) NOT NULL,
   lookup_key varchar(255) NOT NULL,
   description text NOT NULL DEFAULT '',
+  type varchar(30) NOT NULL DEFAULT 'onetime' CHECK (type IN ('onetime', 'multiple_instance')),
   metadata jsonb NOT NULL DEFAULT '{}'::jsonb,
   status varchar(20) NOT NULL DEFAULT 'published' CHECK (status IN ('published', 'archived', 'deleted')),
   created_at timestamptz NOT NULL DEFAULT now(),

@@ -150,6 +150,7 @@ export interface AddonsTable extends CatalogRowBase {
   name: string;
   lookup_key: string;
   description: string;
+  type: string;
   metadata: Json<Record<string, unknown>>;
 }
 
