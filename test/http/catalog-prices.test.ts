@@ -294,6 +294,35 @@ describe('prices', () => {
     assertEnvelope(await h.request(tenant, 'GET', `/v1/prices/${price.id}`), 404);
   });
 
+  it('accepts a delete without a body and with an empty JSON body (as the SDK sends it)', async () => {
+    const { tenant, fixed } = await setup();
+    const a = await ok(tenant, 'POST', '/v1/prices', fixed);
+    const b = await ok(tenant, 'POST', '/v1/prices', fixed);
+    assert.equal((await h.request(tenant, 'DELETE', `/v1/prices/${a.id}`)).statusCode, 200);
+    const empty = await h.app.inject({
+      method: 'DELETE',
+      url: `/v1/prices/${b.id}`,
+      headers: { ...tenant.headers, 'content-type': 'application/json' },
+      payload: '',
+    });
+    assert.equal(empty.statusCode, 200, empty.body);
+    const malformed = await h.app.inject({
+      method: 'DELETE',
+      url: `/v1/prices/${b.id}`,
+      headers: { ...tenant.headers, 'content-type': 'application/json' },
+      payload: '{"end_date": ',
+    });
+    assertEnvelope(malformed, 400, 'validation_error');
+    // elsewhere an empty JSON body is still refused
+    const post = await h.app.inject({
+      method: 'POST',
+      url: '/v1/plans',
+      headers: { ...tenant.headers, 'content-type': 'application/json' },
+      payload: '',
+    });
+    assertEnvelope(post, 400, 'validation_error');
+  });
+
   it('answers 401 without a key and 404 across environments', async () => {
     assertEnvelope(await h.request(null, 'POST', '/v1/prices', {}), 401);
     assertEnvelope(await h.request(null, 'GET', '/v1/prices/units'), 401);

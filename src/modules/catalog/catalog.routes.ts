@@ -55,6 +55,27 @@ import type { PricesService } from './prices.service.ts';
 const errors = { 400: ErrorResponse, 401: ErrorResponse, 404: ErrorResponse, 409: ErrorResponse };
 const deleted = { 200: SuccessMessage, ...errors };
 
+/**
+ * DELETE routes whose JSON body is optional (the SDK sends `Content-Type: application/json` with an empty body, and
+ * curl sends no body): in their own scope an empty JSON body parses as `{}`, and a missing body becomes `{}` before
+ * validation. Everywhere else an empty JSON body stays a 400.
+ */
+function withOptionalJsonBody(app: App, register: (scoped: App) => void): void {
+  void app.register(async (scoped) => {
+    const parseJson = scoped.getDefaultJsonParser('error', 'error');
+    scoped.removeContentTypeParser('application/json');
+    scoped.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
+      const text = typeof body === 'string' ? body : body.toString('utf8');
+      if (text.trim() === '') return done(null, {});
+      return parseJson(request, text, done);
+    });
+    scoped.addHook('preValidation', async (request) => {
+      if (request.body === undefined || request.body === null) request.body = {};
+    });
+    register(scoped);
+  });
+}
+
 export function registerPriceRoutes(app: App, prices: PricesService): void {
   const tags = ['Prices'];
   app.post(
@@ -132,14 +153,16 @@ export function registerPriceRoutes(app: App, prices: PricesService): void {
     },
     async (request) => prices.updatePrice(request.ctx, request.params.id, request.body),
   );
-  app.delete(
-    '/v1/prices/:id',
-    { schema: { tags, operationId: 'deletePrice', params: IdParams, body: DeletePriceRequest, response: deleted } },
-    async (request) => {
-      await prices.deletePrice(request.ctx, request.params.id, request.body ?? {});
-      return deletedMessage('price');
-    },
-  );
+  withOptionalJsonBody(app, (scoped) => {
+    scoped.delete(
+      '/v1/prices/:id',
+      { schema: { tags, operationId: 'deletePrice', params: IdParams, body: DeletePriceRequest, response: deleted } },
+      async (request) => {
+        await prices.deletePrice(request.ctx, request.params.id, request.body ?? {});
+        return deletedMessage('price');
+      },
+    );
+  });
 
   const unitTags = ['Price units'];
   app.post(
@@ -284,22 +307,24 @@ export function registerCreditGrantRoutes(app: App, creditGrants: CreditGrantsSe
     },
     async (request) => creditGrants.updateCreditGrant(request.ctx, request.params.id, request.body),
   );
-  app.delete(
-    '/v1/creditgrants/:id',
-    {
-      schema: {
-        tags,
-        operationId: 'deleteCreditGrant',
-        params: IdParams,
-        body: DeleteCreditGrantRequest,
-        response: deleted,
+  withOptionalJsonBody(app, (scoped) => {
+    scoped.delete(
+      '/v1/creditgrants/:id',
+      {
+        schema: {
+          tags,
+          operationId: 'deleteCreditGrant',
+          params: IdParams,
+          body: DeleteCreditGrantRequest,
+          response: deleted,
+        },
       },
-    },
-    async (request) => {
-      await creditGrants.deleteCreditGrant(request.ctx, request.params.id);
-      return deletedMessage('credit grant');
-    },
-  );
+      async (request) => {
+        await creditGrants.deleteCreditGrant(request.ctx, request.params.id);
+        return deletedMessage('credit grant');
+      },
+    );
+  });
   for (const [kind, list] of [
     ['plans', creditGrants.listPlanCreditGrants],
     ['addons', creditGrants.listAddonCreditGrants],

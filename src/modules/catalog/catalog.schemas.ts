@@ -140,6 +140,7 @@ export const PriceResponse = Type.Object(
     filter_values: Type.Optional(Type.Record(Type.String(), Type.Array(Type.String()))),
     lookup_key: Type.String(),
     trial_period_days: Type.Integer(),
+    trial_period: Type.Integer(),
     min_quantity: Type.Optional(Type.String()),
     description: Type.String(),
     display_name: Type.String(),

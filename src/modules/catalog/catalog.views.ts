@@ -47,6 +47,8 @@ export interface PriceView extends AuditView {
   filter_values?: Record<string, string[]>;
   lookup_key: string;
   trial_period_days: number;
+  /** the same value under the name the SDK and the seed pages use */
+  trial_period: number;
   min_quantity?: string;
   description: string;
   display_name: string;
@@ -192,6 +194,7 @@ export function priceView(row: repo.Row<'prices'>, meter?: MeterView): PriceView
     ...(row.filter_values ? { filter_values: row.filter_values } : {}),
     lookup_key: row.lookup_key,
     trial_period_days: row.trial_period_days,
+    trial_period: row.trial_period_days,
     ...(row.min_quantity !== null ? { min_quantity: toWire(row.min_quantity) } : {}),
     description: row.description,
     display_name: row.display_name,
