@@ -60,6 +60,71 @@ async function call(tenant: TestTenant, method: 'POST' | 'PUT' | 'GET', url: str
   return response.json();
 }
 
+// Every catalog operation of the reference API (method, path under /v1) except plan→subscription price sync,
+// which needs subscriptions.
+const REFERENCE_OPERATIONS = [
+  'POST /addons',
+  'GET /addons/lookup/{lookup_key}',
+  'POST /addons/search',
+  'GET /addons/{id}',
+  'PUT /addons/{id}',
+  'DELETE /addons/{id}',
+  'GET /addons/{id}/creditgrants',
+  'GET /addons/{id}/entitlements',
+  'POST /creditgrants',
+  'GET /creditgrants/{id}',
+  'PUT /creditgrants/{id}',
+  'DELETE /creditgrants/{id}',
+  'POST /entitlements',
+  'POST /entitlements/bulk',
+  'POST /entitlements/search',
+  'GET /entitlements/{id}',
+  'PUT /entitlements/{id}',
+  'DELETE /entitlements/{id}',
+  'POST /features',
+  'POST /features/search',
+  'PUT /features/{id}',
+  'DELETE /features/{id}',
+  'POST /features/{id}/clone',
+  'POST /plans',
+  'POST /plans/search',
+  'GET /plans/{id}',
+  'PUT /plans/{id}',
+  'DELETE /plans/{id}',
+  'POST /plans/{id}/clone',
+  'GET /plans/{id}/creditgrants',
+  'GET /plans/{id}/entitlements',
+  'POST /prices',
+  'POST /prices/bulk',
+  'GET /prices/lookup/{lookup_key}',
+  'POST /prices/search',
+  'GET /prices/units',
+  'POST /prices/units',
+  'GET /prices/units/code/{code}',
+  'POST /prices/units/search',
+  'GET /prices/units/{id}',
+  'PUT /prices/units/{id}',
+  'DELETE /prices/units/{id}',
+  'GET /prices/{id}',
+  'PUT /prices/{id}',
+  'DELETE /prices/{id}',
+];
+
+describe('catalog operations of the reference', () => {
+  it('are all served and documented in the generated OpenAPI document', async () => {
+    const response = await h.app.inject({ method: 'GET', url: '/v1/openapi.json' });
+    const doc = response.json() as { paths: Record<string, Record<string, unknown>> };
+    const served = new Set(
+      Object.entries(doc.paths).flatMap(([p, ops]) => Object.keys(ops).map((m) => `${m.toUpperCase()} ${p}`)),
+    );
+    const missing = REFERENCE_OPERATIONS.filter((op) => {
+      const [method, route] = op.split(' ');
+      return !served.has(`${method} /v1${route}`);
+    });
+    assert.deepEqual(missing, []);
+  });
+});
+
 describe('catalog responses and webhook payloads fit the reference schemas', () => {
   it('the schema check itself refuses a wrong shape', () => {
     assert.throws(() => assertFits('PriceResponse', { amount: 5 }));

@@ -267,17 +267,6 @@ export function createFeaturesService(deps: { db: Db; clock: Clock; meters: Mete
       return withMeter(db, scope, row);
     },
 
-    /** Features by id with their meters, inside any executor (entitlement views and webhooks). */
-    async featuresByIds(executor: Executor, scope: Scope, ids: string[]): Promise<Map<string, FeatureView>> {
-      const rows = await repo.findRowsByIds(executor, 'features', scope, ids);
-      const meterMap = await meters.metersByIds(
-        executor,
-        scope,
-        rows.flatMap((r) => (r.meter_id ? [r.meter_id] : [])),
-      );
-      return new Map(rows.map((r) => [r.id, featureView(r, r.meter_id ? meterMap.get(r.meter_id) : undefined)]));
-    },
-
     async searchFeatures(scope: Scope, search: FeatureSearch) {
       const expand = parseExpand(search.expand, EXPANDABLE);
       checkTimeRange(search);
