@@ -417,6 +417,19 @@ describe('entitlements', () => {
     assertEnvelope(await h.request(tenant, 'DELETE', `/v1/features/${flag.id}`), 400, 'invalid_operation');
   });
 
+  it('answers 501 for entitlement grant fields instead of dropping them', async () => {
+    const { tenant, plan, metered } = await setup();
+    const response = await h.request(tenant, 'POST', '/v1/entitlements', {
+      plan_id: plan.id,
+      feature_id: metered.id,
+      feature_type: 'metered',
+      grant_quota: '100',
+      grant_measure: 'quantity',
+    });
+    assertEnvelope(response, 501, 'not_implemented');
+    assert.equal((await ok(tenant, 'GET', '/v1/entitlements')).pagination.total, 0);
+  });
+
   it('creates in bulk (1..100), all or nothing', async () => {
     const { tenant, plan, flag, metered } = await setup();
     const response = await h.request(tenant, 'POST', '/v1/entitlements/bulk', {

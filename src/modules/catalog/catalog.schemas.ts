@@ -275,6 +275,15 @@ export const CreditGrantListQuery = Type.Object({
 
 // ---- entitlements ----
 
+// Entitlement grants (quota per duration) exist in the reference; they are declared so a request using them gets a
+// clear 501 instead of having the fields silently dropped.
+const grantFields = {
+  grant_measure: Type.Optional(Type.Unknown()),
+  grant_duration_value: Type.Optional(Type.Unknown()),
+  grant_duration_unit: Type.Optional(Type.Unknown()),
+  grant_allocation_behavior: Type.Optional(Type.Unknown()),
+  grant_quota: Type.Optional(Type.Unknown()),
+};
 const UsageLimit = Type.Union([Type.Integer({ minimum: 0 }), Type.Null()], { description: 'null = unlimited' });
 const ConfigValue = Type.Record(Type.String(), Type.Unknown());
 
@@ -294,6 +303,7 @@ export const CreateEntitlementRequest = Type.Object({
   aggregation_mode: Type.Optional(StringEnum(AGGREGATION_MODES)),
   start_date: OptionalDate,
   end_date: OptionalDate,
+  ...grantFields,
 });
 export const CreateBulkEntitlementRequest = Type.Object({
   items: Type.Array(CreateEntitlementRequest, { minItems: 1, maxItems: 100 }),
@@ -306,6 +316,7 @@ export const UpdateEntitlementRequest = Type.Object({
   static_value: Type.Optional(Type.String({ maxLength: 4096 })),
   config_value: Type.Optional(ConfigValue),
   aggregation_mode: Type.Optional(StringEnum(AGGREGATION_MODES)),
+  ...grantFields,
 });
 
 export const EntitlementResponse = Type.Object(

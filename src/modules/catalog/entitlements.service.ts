@@ -47,6 +47,22 @@ export interface CreateEntitlementInput {
   end_date?: string | undefined;
 }
 
+const GRANT_FIELDS = [
+  'grant_measure',
+  'grant_duration_value',
+  'grant_duration_unit',
+  'grant_allocation_behavior',
+  'grant_quota',
+] as const;
+
+/** Entitlement grants are not implemented: refuse them explicitly (501) rather than dropping them. */
+function refuseGrantFields(input: object): void {
+  const used = GRANT_FIELDS.filter((field) => (input as Record<string, unknown>)[field] !== undefined);
+  if (used.length > 0) {
+    throw new AppError('not_implemented', `entitlement grants (${used.join(', ')}) are not supported yet`);
+  }
+}
+
 export interface UpdateEntitlementInput {
   is_enabled?: boolean | undefined;
   usage_limit?: number | null | undefined;
@@ -204,6 +220,7 @@ export function createEntitlementsService(deps: { db: Db; clock: Clock; entities
   }
 
   async function insertEntitlement(tx: Tx, scope: Scope, input: CreateEntitlementInput) {
+    refuseGrantFields(input);
     let entityType = input.entity_type;
     let entityId = input.entity_id;
     if (input.plan_id) {
@@ -392,6 +409,7 @@ export function createEntitlementsService(deps: { db: Db; clock: Clock; entities
 
     /** Partial update under the same per-type rules as create; `usage_limit: null` makes it unlimited. */
     async updateEntitlement(scope: Scope, id: string, input: UpdateEntitlementInput): Promise<EntitlementView> {
+      refuseGrantFields(input);
       return withTransaction(db, async (tx) => {
         const current = await repo.findRowById(tx, 'entitlements', scope, id, { forUpdate: true });
         if (!current) throw notFound('entitlement', { id });
