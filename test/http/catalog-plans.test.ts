@@ -430,6 +430,24 @@ describe('entitlements', () => {
     assert.equal((await ok(tenant, 'GET', '/v1/entitlements')).pagination.total, 0);
   });
 
+  it('lets exactly one of many concurrent creates of the same entity and feature succeed', async () => {
+    const { tenant, plan, flag } = await setup();
+    const responses = await Promise.all(
+      Array.from({ length: 8 }, () =>
+        h.request(tenant, 'POST', '/v1/entitlements', {
+          plan_id: plan.id,
+          feature_id: flag.id,
+          feature_type: 'boolean',
+        }),
+      ),
+    );
+    const statuses = responses.map((r) => r.statusCode).sort();
+    assert.deepEqual(statuses, [201, 409, 409, 409, 409, 409, 409, 409]);
+    for (const response of responses.filter((r) => r.statusCode === 409))
+      assertEnvelope(response, 409, 'already_exists');
+    assert.equal((await ok(tenant, 'GET', `/v1/plans/${plan.id}/entitlements`)).items.length, 1);
+  });
+
   it('creates in bulk (1..100), all or nothing', async () => {
     const { tenant, plan, flag, metered } = await setup();
     const response = await h.request(tenant, 'POST', '/v1/entitlements/bulk', {

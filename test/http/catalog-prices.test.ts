@@ -265,6 +265,38 @@ describe('prices', () => {
     assertEnvelope(await h.request(tenant, 'PUT', `/v1/prices/${price.id}`, { amount: '-1' }), 400);
   });
 
+  it('versions a change of billing model and of a custom unit amount, keeping the rules', async () => {
+    const { tenant, usage } = await setup();
+    const flat = await ok(tenant, 'POST', '/v1/prices', { ...usage, billing_model: 'FLAT_FEE', amount: '1' });
+    assertEnvelope(await h.request(tenant, 'PUT', `/v1/prices/${flat.id}`, { billing_model: 'TIERED' }), 400);
+    assertEnvelope(await h.request(tenant, 'PUT', `/v1/prices/${flat.id}`, { billing_model: 'PACKAGE' }), 400);
+    const tiered = await ok(tenant, 'PUT', `/v1/prices/${flat.id}`, {
+      billing_model: 'TIERED',
+      tier_mode: 'SLAB',
+      tiers: [{ up_to: 5, unit_amount: '2' }, { unit_amount: '1' }],
+    });
+    assert.equal(tiered.parent_price_id, flat.id);
+    assert.equal(tiered.billing_model, 'TIERED');
+    assert.equal(await h.services.catalog.prices.chargeForPrice(h.database.db, tenant, tiered.id, '7'), '12');
+    await ok(tenant, 'POST', '/v1/prices/units', {
+      name: 'C',
+      code: 'crx',
+      symbol: 'C',
+      base_currency: 'usd',
+      conversion_rate: '0.1',
+    });
+    const custom = await ok(tenant, 'POST', '/v1/prices', {
+      ...usage,
+      billing_model: 'FLAT_FEE',
+      price_unit_type: 'CUSTOM',
+      price_unit_config: { price_unit: 'crx', amount: '3' },
+    });
+    const next = await ok(tenant, 'PUT', `/v1/prices/${custom.id}`, { price_unit_amount: '5' });
+    assert.equal(next.price_unit_amount, '5');
+    assert.equal(next.amount, '0.5');
+    assert.equal(next.price_unit, 'crx');
+  });
+
   it('searches by plan, meter, ids, and hides expired prices unless asked', async () => {
     const { tenant, plan, meter, fixed, usage } = await setup();
     const a = await ok(tenant, 'POST', '/v1/prices', fixed);
