@@ -142,6 +142,49 @@ describe('meters', () => {
     });
   });
 
+  it("feeds the events module's usage computation: filtered SUM_WITH_MULTIPLIER and bucketed MAX", async () => {
+    const tenant = await h.newTenant();
+    const scope = { tenantId: tenant.tenantId, environmentId: tenant.environmentId };
+    await h.services.events.ingestEvents(scope, [
+      {
+        event_id: 'u1',
+        event_name: 'gpu',
+        external_customer_id: 'c',
+        timestamp: '2026-03-01T10:05:00Z',
+        properties: { s: '10', region: 'eu' },
+      },
+      {
+        event_id: 'u2',
+        event_name: 'gpu',
+        external_customer_id: 'c',
+        timestamp: '2026-03-01T10:40:00Z',
+        properties: { s: '30', region: 'eu' },
+      },
+      {
+        event_id: 'u3',
+        event_name: 'gpu',
+        external_customer_id: 'c',
+        timestamp: '2026-03-01T11:10:00Z',
+        properties: { s: '5', region: 'us' },
+      },
+    ]);
+    const range = { external_customer_id: 'c', start_time: '2026-03-01T00:00:00Z', end_time: '2026-03-02T00:00:00Z' };
+    const weighted: MeterView = await createMeter(tenant, {
+      event_name: 'gpu',
+      aggregation: { type: 'SUM_WITH_MULTIPLIER', field: 's', multiplier: '0.5' },
+      filters: [{ key: 'region', values: ['eu'] }],
+    });
+    const sum = await h.services.events.getUsage(scope, { ...meterUsageSpec(weighted), ...range });
+    assert.equal(sum.value, '20');
+    const peak: MeterView = await createMeter(tenant, {
+      event_name: 'gpu',
+      aggregation: { type: 'MAX', field: 's', bucket_size: 'HOUR' },
+    });
+    // max per hour: 30 (10:00) + 5 (11:00)
+    const max = await h.services.events.getUsage(scope, { ...meterUsageSpec(peak), ...range });
+    assert.equal(max.value, '35');
+  });
+
   it('archives on delete (then 404), and refuses while a feature uses the meter', async () => {
     const tenant = await h.newTenant();
     const used = await createMeter(tenant);
