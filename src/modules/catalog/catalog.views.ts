@@ -376,27 +376,35 @@ export async function loadChildren(
   const entitlements = new Map<string, EntitlementView[]>();
   const creditGrants = new Map<string, CreditGrantView[]>();
   const push = <V>(map: Map<string, V[]>, key: string, value: V) => map.set(key, [...(map.get(key) ?? []), value]);
-  if (expand.prices) {
-    const rows = await repo.findRowsByColumn(executor, 'prices', scope, 'entity_id', entityIds, [
-      repo.equals('entity_type', entityType),
-    ]);
-    const views = await loadPriceViews(executor, scope, rows, expand.priceMeters ?? false);
-    views.forEach((v) => push(prices, v.entity_id, v));
-  }
-  if (expand.entitlements) {
-    const rows = await repo.findRowsByColumn(executor, 'entitlements', scope, 'entity_id', entityIds, [
-      repo.equals('entity_type', entityType),
-    ]);
-    const views = await loadEntitlementViews(executor, scope, rows, expand.entitlementFeatures ?? false);
-    views.forEach((v) => push(entitlements, v.entity_id, v));
-  }
-  if (expand.creditGrants) {
-    const column = entityType === 'PLAN' ? 'plan_id' : 'addon_id';
-    const rows = await repo.findRowsByColumn(executor, 'credit_grants', scope, column, entityIds, [
-      repo.equals('scope', entityType),
-    ]);
-    rows.forEach((r) => push(creditGrants, (entityType === 'PLAN' ? r.plan_id : r.addon_id) ?? '', creditGrantView(r)));
-  }
+  // the three reads are independent: on PostgreSQL outside a transaction they run on separate connections
+  await Promise.all([
+    (async () => {
+      if (!expand.prices) return;
+      const rows = await repo.findRowsByColumn(executor, 'prices', scope, 'entity_id', entityIds, [
+        repo.equals('entity_type', entityType),
+      ]);
+      const views = await loadPriceViews(executor, scope, rows, expand.priceMeters ?? false);
+      views.forEach((v) => push(prices, v.entity_id, v));
+    })(),
+    (async () => {
+      if (!expand.entitlements) return;
+      const rows = await repo.findRowsByColumn(executor, 'entitlements', scope, 'entity_id', entityIds, [
+        repo.equals('entity_type', entityType),
+      ]);
+      const views = await loadEntitlementViews(executor, scope, rows, expand.entitlementFeatures ?? false);
+      views.forEach((v) => push(entitlements, v.entity_id, v));
+    })(),
+    (async () => {
+      if (!expand.creditGrants) return;
+      const column = entityType === 'PLAN' ? 'plan_id' : 'addon_id';
+      const rows = await repo.findRowsByColumn(executor, 'credit_grants', scope, column, entityIds, [
+        repo.equals('scope', entityType),
+      ]);
+      rows.forEach((r) =>
+        push(creditGrants, (entityType === 'PLAN' ? r.plan_id : r.addon_id) ?? '', creditGrantView(r)),
+      );
+    })(),
+  ]);
   return {
     attach<V extends PlanView | AddonView>(view: V): V {
       return {
