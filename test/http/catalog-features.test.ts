@@ -195,10 +195,13 @@ describe('meters', () => {
     assert.equal(deleted.statusCode, 200);
     assert.deepEqual(deleted.json(), { message: 'meter deleted successfully' });
     assertEnvelope(await h.request(tenant, 'GET', `/v1/meters/${free.id}`), 404, 'not_found');
-    const archived = (await h.request(tenant, 'GET', '/v1/meters?status=archived')).json();
+    const disabled = await createMeter(tenant);
+    assert.equal((await h.request(tenant, 'POST', `/v1/meters/${disabled.id}/disable`)).statusCode, 200);
+    assertEnvelope(await h.request(tenant, 'GET', `/v1/meters/${disabled.id}`), 404);
+    const archived = (await h.request(tenant, 'GET', '/v1/meters?status=archived&sort=created_at&order=asc')).json();
     assert.deepEqual(
       archived.items.map((m: { id: string }) => m.id),
-      [free.id],
+      [free.id, disabled.id],
     );
   });
 

@@ -5,6 +5,7 @@ import { assertEnvelope, type Harness, startHarness, type TestTenant } from '../
 
 let h: Harness;
 const seen: Array<{ tenantId: string; event: EntitlementEvent }> = [];
+const failFor = new Set<string>();
 before(async () => {
   h = await startHarness();
   h.services.catalog.entitlements.onEvent(async (tx, scope, event) => {
@@ -14,6 +15,7 @@ before(async () => {
       .where('id', '=', event.entitlement.id)
       .executeTakeFirst();
     assert.ok(row, 'the listener runs inside the transaction that writes the entitlement');
+    if (failFor.has(scope.tenantId)) throw new Error('outbox unavailable');
     seen.push({ tenantId: scope.tenantId, event });
   });
 });
@@ -415,6 +417,19 @@ describe('entitlements', () => {
     const other = await ok(tenant, 'POST', '/v1/plans', { name: 'Other' });
     await ok(tenant, 'POST', '/v1/entitlements', { plan_id: other.id, feature_id: flag.id, feature_type: 'boolean' });
     assertEnvelope(await h.request(tenant, 'DELETE', `/v1/features/${flag.id}`), 400, 'invalid_operation');
+  });
+
+  it('rolls the entitlement back when an event listener fails', async () => {
+    const { tenant, plan, flag } = await setup();
+    failFor.add(tenant.tenantId);
+    const response = await h.request(tenant, 'POST', '/v1/entitlements', {
+      plan_id: plan.id,
+      feature_id: flag.id,
+      feature_type: 'boolean',
+    });
+    failFor.delete(tenant.tenantId);
+    assert.equal(response.statusCode, 500);
+    assert.equal((await ok(tenant, 'GET', '/v1/entitlements')).pagination.total, 0);
   });
 
   it('answers 501 for entitlement grant fields instead of dropping them', async () => {
