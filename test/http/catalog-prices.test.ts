@@ -358,6 +358,8 @@ describe('prices', () => {
   it('answers 401 without a key and 404 across environments', async () => {
     assertEnvelope(await h.request(null, 'POST', '/v1/prices', {}), 401);
     assertEnvelope(await h.request(null, 'GET', '/v1/prices/units'), 401);
+    assertEnvelope(await h.request(null, 'DELETE', '/v1/prices/price_x'), 401);
+    assertEnvelope(await h.request(null, 'DELETE', '/v1/creditgrants/cg_x'), 401);
     const owner = await setup();
     const stranger = await h.newTenant();
     const price = await ok(owner.tenant, 'POST', '/v1/prices', { ...owner.fixed, lookup_key: 'secret' });
