@@ -201,5 +201,22 @@ export async function call(
   return { status: response.status, json: text ? JSON.parse(text) : null };
 }
 
+/** The PostgreSQL server benchmarks create their databases on. */
+export const BENCH_DATABASE_URL = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+
+/** True when the benchmark PostgreSQL server answers (benchmarks skip the engine, saying so, when it does not). */
+export async function postgresReachable(): Promise<boolean> {
+  const client = new pg.Client({ connectionString: BENCH_DATABASE_URL, connectionTimeoutMillis: 2000 });
+  try {
+    await client.connect();
+    await client.query('select 1');
+    return true;
+  } catch {
+    return false;
+  } finally {
+    await client.end().catch(() => {});
+  }
+}
+
 export const BENCH_SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 export const ENGINES: Engine[] = (process.env.BENCH_ENGINES ?? 'pglite,postgres').split(',') as Engine[];

@@ -20,7 +20,7 @@ import { errorEnvelope } from './platform/errors.ts';
 import type { App } from './platform/http/app-types.ts';
 import { installAuth } from './platform/http/auth.ts';
 import { installErrorHandling } from './platform/http/errors.ts';
-import { installIdempotency } from './platform/http/idempotency.ts';
+import { installIdempotency, purgeExpiredIdempotencyKeys } from './platform/http/idempotency.ts';
 import { newUlid } from './platform/ids.ts';
 
 // ajv-formats is CommonJS with a default export; under NodeNext the callable sits on `.default`.
@@ -40,14 +40,26 @@ export function createServices(database: DatabaseHandle, clock: Clock) {
   const tenancy = createTenancyService({ db, clock });
   const customers = createCustomersService({ db, clock });
   const events = createEventsService({ db, clock, customers });
+  const idempotency = {
+    /** Deletes up to `batch` stored responses past their 24 h retention; returns how many. */
+    purgeExpired: (batch = 1000) => purgeExpiredIdempotencyKeys(db, clock.now(), batch),
+  };
   const catalog = createCatalogServices({ db, clock });
-  return { tenancy, customers, events, catalog };
+  return { tenancy, customers, events, idempotency, catalog };
 }
 export type Services = ReturnType<typeof createServices>;
 
 /** Periodic work of every module; main.ts runs these, tests call the service functions directly. */
-export function backgroundTasks(_services: Services): BackgroundTask[] {
-  return [];
+export function backgroundTasks(services: Services): BackgroundTask[] {
+  const purgeBatch = 1000;
+  return [
+    {
+      // Expired keys are otherwise only removed when their key is reused, so the table would grow forever.
+      name: 'idempotency-keys.purge',
+      intervalMs: 10 * 60 * 1000,
+      run: async () => (await services.idempotency.purgeExpired(purgeBatch)) >= purgeBatch,
+    },
+  ];
 }
 
 function requestIdFrom(header: string | string[] | undefined): string {
@@ -78,6 +90,15 @@ export async function buildApp(options: AppOptions): Promise<{ app: App; service
     forceCloseConnections: 'idle',
     routerOptions: { ignoreTrailingSlash: true },
   }).withTypeProvider<TypeBoxTypeProvider>();
+
+  // Keep-alive connections that were busy when close() began stay open after their last response until the
+  // keep-alive timeout (72 s in Fastify) and hold a stopping process that long; close each one as soon as it is idle.
+  let idleSweep: NodeJS.Timeout | undefined;
+  app.addHook('preClose', async () => {
+    idleSweep = setInterval(() => app.server.closeIdleConnections(), 50);
+    idleSweep.unref();
+  });
+  app.addHook('onClose', async () => clearInterval(idleSweep));
 
   const validators = createValidators();
   app.setValidatorCompiler(({ schema, httpPart }) =>

@@ -1,5 +1,6 @@
 import fs from 'node:fs';
 import type { InjectOptions, LightMyRequestResponse } from 'fastify';
+import pg from 'pg';
 import { buildApp, type Services } from '../../src/app.ts';
 import { type Clock, systemClock } from '../../src/platform/clock.ts';
 import { type DatabaseHandle, openDatabase } from '../../src/platform/db/database.ts';
@@ -18,11 +19,65 @@ export async function openTestDatabase(): Promise<DatabaseHandle> {
     await migrateToLatest(database.db);
     return database;
   }
-  const dumpPath = process.env.TALLY_TEST_PGLITE_DUMP;
-  const loadDataDir = dumpPath && fs.existsSync(dumpPath) ? new Blob([fs.readFileSync(dumpPath)]) : undefined;
-  const database = await openDatabase({ dataDir: 'memory://', ...(loadDataDir ? { loadDataDir } : {}) });
+  const database = await openDatabase({ dataDir: 'memory://', ...pgliteDump() });
   await migrateToLatest(database.db);
   return database;
+}
+
+/**
+ * A database of its own, for tests of process-wide state (bootstrap's default tenant, a server process): a fresh
+ * PGlite, or a new database on the run's PostgreSQL server that `drop()` removes. `url` is set on PostgreSQL.
+ */
+export async function createIsolatedDatabase(): Promise<{ url: string | undefined; drop(): Promise<void> }> {
+  const databaseUrl = process.env.DATABASE_URL;
+  if (!databaseUrl) return { url: undefined, drop: async () => {} };
+  const name = `tally_iso_${newUlid().toLowerCase()}`;
+  const admin = new pg.Client({ connectionString: databaseUrl });
+  await admin.connect();
+  await admin.query(`CREATE DATABASE ${name}`);
+  await admin.end();
+  const url = new URL(databaseUrl);
+  url.pathname = `/${name}`;
+  return {
+    url: url.toString(),
+    async drop() {
+      const client = new pg.Client({ connectionString: databaseUrl });
+      await client.connect();
+      await client.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      await client.end();
+    },
+  };
+}
+
+/**
+ * A database of its own (see createIsolatedDatabase), migrated unless `migrated: false` (then empty: on PGlite that
+ * costs a full initdb); close() also drops it on PostgreSQL. `url` lets a test open a second handle on PostgreSQL.
+ */
+export async function openIsolatedDatabase(
+  options: { migrated?: boolean } = {},
+): Promise<DatabaseHandle & { url?: string | undefined }> {
+  const migrated = options.migrated ?? true;
+  const isolated = await createIsolatedDatabase();
+  if (!isolated.url) {
+    const database = await openDatabase({ dataDir: 'memory://', ...(migrated ? pgliteDump() : {}) });
+    if (migrated) await migrateToLatest(database.db);
+    return database;
+  }
+  const database = await openDatabase({ databaseUrl: isolated.url, dataDir: '', poolMax: 5 });
+  if (migrated) await migrateToLatest(database.db);
+  return {
+    ...database,
+    url: isolated.url,
+    async close() {
+      await database.close();
+      await isolated.drop();
+    },
+  };
+}
+
+function pgliteDump(): { loadDataDir?: Blob } {
+  const dumpPath = process.env.TALLY_TEST_PGLITE_DUMP;
+  return dumpPath && fs.existsSync(dumpPath) ? { loadDataDir: new Blob([fs.readFileSync(dumpPath)]) } : {};
 }
 
 export interface TestTenant {

@@ -13,24 +13,77 @@ export interface EventInsert {
   properties: string;
 }
 
+const NUMERIC_TEXT = '^\\s*[-+]?([0-9]+(\\.[0-9]*)?|\\.[0-9]+)([eE][-+]?[0-9]+)?\\s*$';
+const HOUR_ORIGIN = sql`timestamptz '2000-01-01 00:00:00+00'`;
+
+/**
+ * The hourly rollup rows of a set of events (`source`: a relation with tenant_id, environment_id,
+ * external_customer_id, event_name, "timestamp" and properties): one count row (property '') per customer, name and
+ * hour, and one row per numeric property with its exact sum and max (negative values as 0, like the raw path).
+ */
+function rollupRowsOf(source: RawBuilder<unknown>) {
+  return sql`
+    select tenant_id, environment_id, external_customer_id, event_name, '' as property,
+           date_bin('1 hour'::interval, "timestamp", ${HOUR_ORIGIN}) as hour,
+           count(*) as events, 0::numeric as total, null::numeric as maximum
+    from ${source} s
+    group by 1, 2, 3, 4, 5, 6
+    union all
+    select s.tenant_id, s.environment_id, s.external_customer_id, s.event_name, p.key,
+           date_bin('1 hour'::interval, s."timestamp", ${HOUR_ORIGIN}),
+           count(*), sum(greatest(cast(p.value as numeric), 0)), max(greatest(cast(p.value as numeric), 0))
+    from ${source} s cross join lateral jsonb_each_text(s.properties) p
+    where p.value ~ ${NUMERIC_TEXT}
+    group by 1, 2, 3, 4, 5, 6`;
+}
+
 /**
  * One multi-row insert through `unnest` (a fixed 10 parameters whatever the batch size); duplicates of stored
- * events and duplicates inside the batch are dropped by the primary key. Returns the ids actually inserted.
+ * events and duplicates inside the batch are dropped by the primary key. The same statement adds the inserted rows
+ * (and only those) to the hourly rollups. Returns the ids actually inserted.
  */
 export async function insertEvents(db: Executor, scope: Scope, rows: EventInsert[], ingestedAt: Date) {
   const result = await sql<{ id: string }>`
-    insert into events (tenant_id, environment_id, id, event_name, external_customer_id, customer_id, "timestamp",
-                        source, properties, ingested_at)
-    select ${scope.tenantId}, ${scope.environmentId}, u.id, u.event_name, u.external_customer_id, u.customer_id,
-           u.ts, u.source, u.properties, ${ingestedAt}
-    from unnest(${rows.map((r) => r.id)}::text[], ${rows.map((r) => r.event_name)}::text[],
-                ${rows.map((r) => r.external_customer_id)}::text[], ${rows.map((r) => r.customer_id)}::text[],
-                ${rows.map((r) => r.timestamp)}::timestamptz[], ${rows.map((r) => r.source)}::text[],
-                ${rows.map((r) => r.properties)}::jsonb[])
-         as u(id, event_name, external_customer_id, customer_id, ts, source, properties)
-    on conflict do nothing
-    returning id`.execute(db);
+    with inserted as (
+      insert into events (tenant_id, environment_id, id, event_name, external_customer_id, customer_id, "timestamp",
+                          source, properties, ingested_at)
+      select ${scope.tenantId}, ${scope.environmentId}, u.id, u.event_name, u.external_customer_id, u.customer_id,
+             u.ts, u.source, u.properties, ${ingestedAt}
+      from unnest(${rows.map((r) => r.id)}::text[], ${rows.map((r) => r.event_name)}::text[],
+                  ${rows.map((r) => r.external_customer_id)}::text[], ${rows.map((r) => r.customer_id)}::text[],
+                  ${rows.map((r) => r.timestamp)}::timestamptz[], ${rows.map((r) => r.source)}::text[],
+                  ${rows.map((r) => r.properties)}::jsonb[])
+           as u(id, event_name, external_customer_id, customer_id, ts, source, properties)
+      on conflict do nothing
+      returning tenant_id, environment_id, id, external_customer_id, event_name, "timestamp", properties
+    ),
+    rolled as (
+      insert into event_rollups (tenant_id, environment_id, external_customer_id, event_name, property, hour,
+                                 events, total, maximum)
+      select * from (${rollupRowsOf(sql`inserted`)}) r
+      order by 1, 2, 3, 4, 5, 6
+      on conflict (tenant_id, environment_id, external_customer_id, event_name, property, hour) do update
+        set events = event_rollups.events + excluded.events,
+            total = event_rollups.total + excluded.total,
+            maximum = greatest(event_rollups.maximum, excluded.maximum)
+      returning 1
+    )
+    select id from inserted`.execute(db);
   return result.rows.map((r) => r.id);
+}
+
+/**
+ * Recomputes every rollup from raw events (all environments). Ingestion waits on the table lock meanwhile, so the
+ * result is exact. Run in a transaction.
+ */
+export async function rebuildRollups(tx: Executor) {
+  await sql`lock table events in share mode`.execute(tx);
+  await sql`delete from event_rollups`.execute(tx);
+  const result = await sql`
+    insert into event_rollups (tenant_id, environment_id, external_customer_id, event_name, property, hour,
+                               events, total, maximum)
+    ${rollupRowsOf(sql`events`)}`.execute(tx);
+  return Number(result.numAffectedRows ?? 0);
 }
 
 export function findEventById(db: Executor, scope: Scope, id: string) {
@@ -111,6 +164,31 @@ export interface AggregateQuery {
   multiplier?: string | undefined;
   /** group-by expressions: 'source' or a property name */
   groupBy: Array<{ kind: 'source' } | { kind: 'property'; name: string }>;
+  /** false forces the raw-event path (tests compare both) */
+  useRollups?: boolean | undefined;
+}
+
+const HOUR_MS = 60 * 60 * 1000;
+const ROLLUP_AGGREGATIONS = new Set<AggregationType>(['COUNT', 'SUM', 'AVG', 'MAX', 'SUM_WITH_MULTIPLIER']);
+const HOUR_ALIGNED_WINDOWS = new Set<WindowSize>(['HOUR', '3HOUR', '6HOUR', '12HOUR']);
+const UTC_NAMES = new Set(['UTC', 'Etc/UTC', 'GMT', 'Etc/GMT', 'Z']);
+
+/**
+ * The whole hours [from, to) of a query that the hourly rollups can answer, or null when the query needs raw
+ * events: an aggregation that does not decompose by hour, filters, group-by, buckets, no customer, windows that do
+ * not fall on UTC hours, or a range without a whole hour.
+ */
+function rollupHours(q: AggregateQuery): { from: Date; to: Date } | null {
+  if (q.useRollups === false || !ROLLUP_AGGREGATIONS.has(q.aggregation)) return null;
+  if (q.externalCustomerId === undefined || q.groupBy.length > 0 || q.bucketSize) return null;
+  if (q.filters && Object.keys(q.filters).length > 0) return null;
+  if (q.windows && q.windows.some((w) => w.start.getTime() % HOUR_MS !== 0 || w.end.getTime() % HOUR_MS !== 0)) {
+    return null;
+  }
+  if (q.windowSize && !HOUR_ALIGNED_WINDOWS.has(q.windowSize) && !UTC_NAMES.has(q.timezone)) return null;
+  const from = Math.ceil(q.start.getTime() / HOUR_MS) * HOUR_MS;
+  const to = Math.floor(q.end.getTime() / HOUR_MS) * HOUR_MS;
+  return from < to ? { from: new Date(from), to: new Date(to) } : null;
 }
 
 const FIXED_MINUTES: Partial<Record<WindowSize, number>> = {
@@ -129,7 +207,7 @@ function windowBounds(size: WindowSize, timezone: string): { start: RawBuilder<D
   const minutes = FIXED_MINUTES[size];
   if (minutes !== undefined) {
     const step = sql.lit(`${minutes} minutes`);
-    const start = sql<Date>`date_bin(${step}::interval, "timestamp", timestamptz '2000-01-01 00:00:00+00')`;
+    const start = sql<Date>`date_bin(${step}::interval, "timestamp", ${HOUR_ORIGIN})`;
     return { start, end: sql<Date>`(${start} + ${step}::interval)` };
   }
   const unit = CALENDAR_UNIT[size]!;
@@ -138,8 +216,6 @@ function windowBounds(size: WindowSize, timezone: string): { start: RawBuilder<D
   return { start, end };
 }
 
-const NUMERIC_TEXT = '^\\s*[-+]?([0-9]+(\\.[0-9]*)?|\\.[0-9]+)([eE][-+]?[0-9]+)?\\s*$';
-
 /**
  * Aggregates raw events exactly (numeric, never float) per window, bucket and group:
  * the aggregation runs per (window, bucket, group) and the per-bucket/per-group results are summed per window.
@@ -147,6 +223,8 @@ const NUMERIC_TEXT = '^\\s*[-+]?([0-9]+(\\.[0-9]*)?|\\.[0-9]+)([eE][-+]?[0-9]+)?
  * billing path). Returns one row per window that has events (or a single row with window null when unwindowed).
  */
 export async function aggregateEvents(db: Executor, scope: Scope, q: AggregateQuery) {
+  const hours = rollupHours(q);
+  if (hours) return aggregateFromRollups(db, scope, q, hours);
   const raw = sql`(properties ->> ${q.propertyName})`;
   const value = sql`(case when ${raw} ~ ${NUMERIC_TEXT} then greatest(cast(${raw} as numeric), 0) else 0 end)`;
 
@@ -209,6 +287,64 @@ export async function aggregateEvents(db: Executor, scope: Scope, q: AggregateQu
            sum(value) as value, sum(events) as events
     from per_group
     group by 1
+    order by 1`.execute(db);
+  return result.rows;
+}
+
+/** Window start of a row whose time is in the "timestamp" column: explicit windows, a window size, or none. */
+function windowing(q: AggregateQuery) {
+  if (q.windows) {
+    return {
+      join: sql`join unnest(${q.windows.map((w) => w.start.toISOString())}::timestamptz[],
+                            ${q.windows.map((w) => w.end.toISOString())}::timestamptz[]) as w(ws, we)
+                on p."timestamp" >= w.ws and p."timestamp" < w.we`,
+      start: sql`w.ws`,
+    };
+  }
+  if (q.windowSize) return { join: sql``, start: windowBounds(q.windowSize, q.timezone).start };
+  return { join: sql``, start: null };
+}
+
+/**
+ * The same answer as the raw path for decomposable aggregations: whole hours come from `event_rollups`, the partial
+ * hours at either end of the range from raw events, each raw event counting as a one-event rollup row.
+ */
+async function aggregateFromRollups(db: Executor, scope: Scope, q: AggregateQuery, hours: { from: Date; to: Date }) {
+  const raw = sql`(properties ->> ${q.propertyName})`;
+  const value = sql`(case when ${raw} ~ ${NUMERIC_TEXT} then greatest(cast(${raw} as numeric), 0) else 0 end)`;
+  const customer = q.externalCustomerId!;
+  const { join, start } = windowing(q);
+  const multiplier = q.multiplier ?? '1';
+  const aggregate: Partial<Record<AggregationType, RawBuilder<unknown>>> = {
+    COUNT: sql`sum(n)`,
+    SUM: sql`sum(s)`,
+    AVG: sql`sum(s) / sum(n)`,
+    SUM_WITH_MULTIPLIER: sql`sum(s) * cast(${multiplier} as numeric)`,
+    MAX: sql`coalesce(max(m), 0)`,
+  };
+  const result = await sql<{ window_start: Date | null; value: string | null }>`
+    with p as (
+      select hour as "timestamp",
+             case when property = '' then events else 0 end as n,
+             case when property = '' then 0 else total end as s,
+             case when property = '' then null else maximum end as m
+      from event_rollups
+      where tenant_id = ${scope.tenantId} and environment_id = ${scope.environmentId}
+        and external_customer_id = ${customer} and event_name = ${q.eventName}
+        and property in ('', ${q.propertyName}) and hour >= ${hours.from} and hour < ${hours.to}
+      union all
+      select "timestamp", 1, ${value}, ${value}
+      from events
+      where tenant_id = ${scope.tenantId} and environment_id = ${scope.environmentId}
+        and external_customer_id = ${customer} and event_name = ${q.eventName}
+        and (("timestamp" >= ${q.start} and "timestamp" < ${hours.from})
+             or ("timestamp" >= ${hours.to} and "timestamp" < ${q.end}))
+    )
+    select ${start ? sql`greatest(${start}, cast(${q.start} as timestamptz))` : sql`null::timestamptz`} as window_start,
+           ${aggregate[q.aggregation]!} as value
+    from p ${join}
+    group by 1
+    having sum(n) > 0
     order by 1`.execute(db);
   return result.rows;
 }

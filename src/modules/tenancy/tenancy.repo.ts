@@ -119,6 +119,11 @@ export function findApiKeyByHash(db: Executor, keyHash: string) {
     .executeTakeFirst();
 }
 
+/** Any key with this hash, whatever its status (keys are unique by hash even after deletion). */
+export function findApiKeyByHashAnyStatus(db: Executor, keyHash: string) {
+  return db.selectFrom('api_keys').selectAll().where('key_hash', '=', keyHash).executeTakeFirst();
+}
+
 export function listApiKeysByEnvironment(db: Executor, scope: Scope, status: string, limit: number, offset: number) {
   return db
     .selectFrom('api_keys')

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { Clock } from '../../platform/clock.ts';
-import { type Db, withTransaction } from '../../platform/db/database.ts';
+import { type Db, isUniqueViolation, withTransaction } from '../../platform/db/database.ts';
 import { notFound, validation } from '../../platform/errors.ts';
 import type { RequestContext, Scope } from '../../platform/http/context.ts';
 import { newId, newUlid } from '../../platform/ids.ts';
@@ -150,23 +150,44 @@ export function createTenancyService(deps: { db: Db; clock: Clock }) {
       if (!environment) {
         const { count } = await repo.countTenants(db);
         if (Number(count) === 0) {
-          const created = await createTenant('Default', { isDefault: true });
-          createdKey = options.apiKey ? undefined : created.apiKey;
+          try {
+            const created = await createTenant('Default', { isDefault: true });
+            createdKey = options.apiKey ? undefined : created.apiKey;
+          } catch (error) {
+            // Another process starting on the same database created the default tenant first (one default tenant
+            // is a unique index); use theirs instead of failing the start.
+            if (!isUniqueViolation(error)) throw error;
+          }
         }
         environment = await repo.findDefaultEnvironment(db);
         if (!environment) throw new Error('the database has tenants but no default environment');
       }
       if (options.apiKey) {
-        const existing = await repo.findApiKeyByHash(db, hashApiKey(options.apiKey));
-        if (existing && existing.environment_id !== environment.id) {
-          throw new Error('API_KEY is already a key of another environment');
-        }
-        if (!existing) {
-          await insertKey(
-            db,
-            { tenantId: environment.tenant_id, environmentId: environment.id },
-            { name: 'API_KEY', rawKey: options.apiKey },
-          );
+        const scope = { tenantId: environment.tenant_id, environmentId: environment.id };
+        const ensureKey = async (): Promise<boolean> => {
+          const existing = await repo.findApiKeyByHash(db, hashApiKey(options.apiKey!));
+          if (existing && existing.environment_id !== environment.id) {
+            throw new Error('API_KEY is already a key of another environment');
+          }
+          return Boolean(existing);
+        };
+        if (!(await ensureKey())) {
+          try {
+            await insertKey(db, scope, { name: 'API_KEY', rawKey: options.apiKey });
+          } catch (error) {
+            if (!isUniqueViolation(error)) throw error;
+            // Either another process starting at the same time inserted it first (then it is live now), or it was
+            // deleted through the API: a revoked key is not revived by a restart.
+            if (!(await ensureKey())) {
+              const revoked = await repo.findApiKeyByHashAnyStatus(db, hashApiKey(options.apiKey));
+              if (revoked && revoked.status !== 'published') {
+                throw new Error('API_KEY was deleted through the API and is not revived; set another API_KEY', {
+                  cause: error,
+                });
+              }
+              throw error;
+            }
+          }
         }
       }
       return { ...(createdKey ? { createdKey } : {}), environmentId: environment.id };

@@ -37,9 +37,23 @@ export function acquireDataDirLock(dataDir: string): DataDirLock {
   const lockPath = path.join(dataDir, 'tally.lock');
   for (let attempt = 0; attempt < 3; attempt++) {
     try {
-      const fd = fs.openSync(lockPath, 'wx');
-      fs.writeSync(fd, String(process.pid));
-      fs.closeSync(fd);
+      // The lock appears with its pid already in it (written aside, then hard-linked into place, which fails if
+      // the lock exists): created with O_EXCL and written afterwards, a racing process could read it empty, take
+      // it for stale and remove it.
+      const pending = `${lockPath}.${process.pid}.${Date.now()}`;
+      fs.writeFileSync(pending, String(process.pid));
+      try {
+        fs.linkSync(pending, lockPath);
+      } catch (error) {
+        const code = (error as NodeJS.ErrnoException).code;
+        if (code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'EOPNOTSUPP') throw error;
+        // A filesystem without hard links: fall back to an exclusive create, then write.
+        const fd = fs.openSync(lockPath, 'wx');
+        fs.writeSync(fd, String(process.pid));
+        fs.closeSync(fd);
+      } finally {
+        fs.rmSync(pending, { force: true });
+      }
       let released = false;
       return {
         release() {

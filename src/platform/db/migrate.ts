@@ -12,14 +12,16 @@ export const MIGRATIONS_DIR = path.resolve(path.dirname(fileURLToPath(import.met
  * against one PostgreSQL apply each migration once.
  */
 class SqlFileMigrationProvider implements MigrationProvider {
+  constructor(private readonly dir: string) {}
+
   async getMigrations(): Promise<Record<string, Migration>> {
-    const entries = (await fs.readdir(MIGRATIONS_DIR, { withFileTypes: true }))
+    const entries = (await fs.readdir(this.dir, { withFileTypes: true }))
       .filter((e) => e.isDirectory() && /^\d{4}-/.test(e.name))
       .map((e) => e.name)
       .sort();
     const migrations: Record<string, Migration> = {};
     for (const name of entries) {
-      const text = await fs.readFile(path.join(MIGRATIONS_DIR, name, 'up.sql'), 'utf8');
+      const text = await fs.readFile(path.join(this.dir, name, 'up.sql'), 'utf8');
       migrations[name] = {
         up: async (db) => {
           await sql.raw(text).execute(db);
@@ -30,8 +32,17 @@ class SqlFileMigrationProvider implements MigrationProvider {
   }
 }
 
-export async function migrateToLatest(db: Db): Promise<string[]> {
-  const migrator = new Migrator({ db, provider: new SqlFileMigrationProvider() });
+/**
+ * Applies every migration not yet applied, in number order. Numbers are handed out per module and modules land in
+ * any order, so a database that already ran 0005 must still accept a 0002 merged later: unordered application is
+ * allowed (each migration depends only on lower-numbered ones that exist when it is written).
+ */
+export async function migrateToLatest(db: Db, options: { dir?: string } = {}): Promise<string[]> {
+  const migrator = new Migrator({
+    db,
+    provider: new SqlFileMigrationProvider(options.dir ?? MIGRATIONS_DIR),
+    allowUnorderedMigrations: true,
+  });
   const { error, results } = await migrator.migrateToLatest();
   if (error) {
     const failed = results?.find((r) => r.status === 'Error')?.migrationName;

@@ -5,6 +5,8 @@ export type Timestamp = ColumnType<Date, Date | string | undefined, Date | strin
 export type NullableTimestamp = ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
 /** numeric columns: the drivers return strings; we write strings produced by the money module. */
 export type Numeric = ColumnType<string, string, string>;
+/** bigint columns: pg returns them as strings. */
+export type Int8 = ColumnType<string, string | number, string | number>;
 export type Json<T> = ColumnType<T, string, string>;
 export type NullableJson<T> = ColumnType<T | null, string | null | undefined, string | null>;
 export type NullableNumeric = ColumnType<string | null, string | null | undefined, string | null>;
@@ -94,6 +96,19 @@ export interface EventsTable {
   source: string;
   properties: Json<Record<string, unknown>>;
   ingested_at: Timestamp;
+}
+
+/** Hourly usage rollups of raw events (property '' = the event count). */
+export interface EventRollupsTable {
+  tenant_id: string;
+  environment_id: string;
+  external_customer_id: string;
+  event_name: string;
+  property: string;
+  hour: Timestamp;
+  events: Int8;
+  total: Numeric;
+  maximum: Numeric | null;
 }
 
 /** Catalog (migration 0008): the shared audit columns of every catalog table. */
@@ -253,6 +268,7 @@ export interface Database {
   idempotency_keys: IdempotencyKeysTable;
   customers: CustomersTable;
   events: EventsTable;
+  event_rollups: EventRollupsTable;
   meters: MetersTable;
   features: FeaturesTable;
   plans: PlansTable;

@@ -88,8 +88,10 @@ export function installIdempotency(app: FastifyInstance, deps: { db: Db; clock: 
         .where('key', '=', key)
         .executeTakeFirst();
       if (!existing) continue;
+      // locked_at was written from the same clock, so compare with it (not the wall clock: under a moved test clock
+      // every claim looked abandoned and concurrent requests with one key all executed).
       const abandoned =
-        existing.state === 'in_progress' && Date.now() - existing.locked_at.getTime() > ABANDONED_AFTER_MS;
+        existing.state === 'in_progress' && now.getTime() - existing.locked_at.getTime() > ABANDONED_AFTER_MS;
       if (existing.expires_at.getTime() <= now.getTime() || abandoned) {
         await db
           .deleteFrom('idempotency_keys')
