@@ -75,12 +75,25 @@ describe('plans', () => {
       period: 'MONTHLY',
       period_count: 1,
     });
+    // a price or entitlement carries its plan, without the plan's children
+    for (const child of [price, entitlement, await ok(tenant, 'GET', `/v1/entitlements/${entitlement.id}`)]) {
+      assert.equal(child.plan.id, plan.id);
+      assert.equal(child.plan.name, plan.name);
+      assert.equal(child.plan.prices, undefined);
+      assert.equal(child.plan.entitlements, undefined);
+      assert.equal(child.plan.credit_grants, undefined);
+      assert.equal(child.addon, undefined);
+    }
+    assert.equal((await ok(tenant, 'POST', '/v1/prices/search', { price_ids: [price.id] })).items[0].plan.id, plan.id);
     const full = await ok(tenant, 'GET', `/v1/plans/${plan.id}`);
     assert.deepEqual(
       full.prices.map((p: { id: string }) => p.id),
       [price.id],
     );
     assert.equal(full.prices[0].meter.id, metered.meter_id);
+    // nested in the plan's own response, its children do not repeat it
+    assert.equal(full.prices[0].plan, undefined);
+    assert.equal(full.entitlements[0].plan, undefined);
     assert.deepEqual(
       full.entitlements.map((e: { id: string }) => e.id),
       [entitlement.id],
@@ -238,6 +251,24 @@ describe('addons', () => {
       static_value: '5',
     });
     assert.equal(entitlement.is_enabled, true);
+    assert.equal(entitlement.addon.id, addon.id);
+    assert.equal(entitlement.addon.type, 'multiple_instance');
+    assert.equal(entitlement.plan, undefined);
+    const price = await ok(tenant, 'POST', '/v1/prices', {
+      entity_type: 'ADDON',
+      entity_id: addon.id,
+      type: 'FIXED',
+      billing_model: 'FLAT_FEE',
+      amount: '5',
+      currency: 'usd',
+      billing_period: 'MONTHLY',
+      billing_cadence: 'RECURRING',
+      invoice_cadence: 'ADVANCE',
+      price_unit_type: 'FIAT',
+    });
+    assert.equal(price.addon.id, addon.id);
+    assert.equal(price.addon.prices, undefined);
+    assert.equal(price.plan, undefined);
     await ok(tenant, 'POST', '/v1/creditgrants', {
       name: 'g',
       scope: 'ADDON',
@@ -537,7 +568,7 @@ describe('entitlements', () => {
     assert.equal((await ok(tenant, 'POST', '/v1/entitlements/search', { plan_ids: [plan.id] })).pagination.total, 2);
     assert.equal((await ok(tenant, 'POST', '/v1/entitlements/search', { feature_type: 'metered' })).items[0].id, b.id);
     const expanded = await ok(tenant, 'POST', '/v1/entitlements/search', {
-      entitlement_ids: [b.id],
+      feature_ids: [metered.id],
       expand: 'features',
     });
     assert.equal(expanded.items[0].feature.id, metered.id);

@@ -59,6 +59,9 @@ describe('prices', () => {
     assert.equal(price.billing_period_count, 1);
     assert.equal(price.trial_period_days, 14);
     assert.equal(price.price_unit_type, 'FIAT');
+    assert.equal(price.pricing_unit, undefined);
+    assert.equal(price.plan.id, plan.id);
+    assert.equal(price.plan.name, 'Pro');
     assert.ok(price.start_date);
     assert.deepEqual((await h.request(tenant, 'GET', `/v1/prices/${price.id}`)).json(), price);
     assert.equal((await h.request(tenant, 'GET', '/v1/prices/lookup/pro_m')).json().id, price.id);
@@ -212,6 +215,8 @@ describe('prices', () => {
     assert.equal(price.price_unit, 'cre');
     assert.equal(price.price_unit_id, unit.id);
     assert.equal(price.conversion_rate, '0.01');
+    assert.deepEqual(price.pricing_unit, unit);
+    assert.deepEqual((await ok(tenant, 'GET', `/v1/prices/${price.id}`)).pricing_unit, unit);
     const tiered = await ok(tenant, 'POST', '/v1/prices', {
       ...usage,
       billing_model: 'TIERED',
@@ -224,6 +229,7 @@ describe('prices', () => {
     });
     assert.deepEqual(tiered.tiers, [{ up_to: 10, unit_amount: '0.03' }, { unit_amount: '0.01' }]);
     assert.deepEqual(tiered.price_unit_tiers, [{ up_to: 10, unit_amount: '3' }, { unit_amount: '1' }]);
+    assert.equal(tiered.pricing_unit.id, unit.id);
     // 10 × 3 + 5 × 1 = 35 credits = 0.35 usd
     assert.equal(await h.services.catalog.prices.chargeForPrice(h.database.db, tenant, tiered.id, '15'), '0.35');
     assertEnvelope(

@@ -111,6 +111,44 @@ const TierResponse = Type.Object({
   flat_amount: Type.Optional(Type.String()),
 });
 
+export const PriceUnitResponse = Type.Object(
+  {
+    id: Type.String(),
+    name: Type.String(),
+    code: Type.String(),
+    symbol: Type.String(),
+    base_currency: Type.String(),
+    conversion_rate: Type.String(),
+    metadata: Metadata,
+    ...AuditFields,
+  },
+  { title: 'PriceUnitResponse' },
+);
+/** A plan or addon as it appears inside its own prices and entitlements: without its children. */
+const planFields = {
+  id: Type.String(),
+  name: Type.String(),
+  lookup_key: Type.String(),
+  description: Type.String(),
+  display_order: Type.Integer(),
+  metadata: Metadata,
+};
+const AddonMetadata = Type.Record(Type.String(), Type.Unknown());
+const addonFields = {
+  id: Type.String(),
+  name: Type.String(),
+  lookup_key: Type.String(),
+  description: Type.String(),
+  type: Type.String(),
+  metadata: AddonMetadata,
+};
+const OwnerPlan = Type.Object({ ...planFields, ...AuditFields });
+const OwnerAddon = Type.Object({ ...addonFields, ...AuditFields });
+const owner = {
+  plan: Type.Optional(OwnerPlan),
+  addon: Type.Optional(OwnerAddon),
+};
+
 export const PriceResponse = Type.Object(
   {
     id: Type.String(),
@@ -149,6 +187,8 @@ export const PriceResponse = Type.Object(
     start_date: OptionalDate,
     end_date: OptionalDate,
     metadata: Metadata,
+    pricing_unit: Type.Optional(PriceUnitResponse),
+    ...owner,
     ...AuditFields,
   },
   { title: 'PriceResponse' },
@@ -192,22 +232,10 @@ export const UpdatePriceUnitRequest = Type.Object({
   name: Type.Optional(Type.String({ maxLength: 255 })),
   metadata: Type.Optional(Metadata),
 });
-export const PriceUnitResponse = Type.Object(
-  {
-    id: Type.String(),
-    name: Type.String(),
-    code: Type.String(),
-    symbol: Type.String(),
-    base_currency: Type.String(),
-    conversion_rate: Type.String(),
-    metadata: Metadata,
-    ...AuditFields,
-  },
-  { title: 'PriceUnitResponse' },
-);
 export const PriceUnitList = ListOf(PriceUnitResponse);
 export const PriceUnitSearchRequest = Type.Object({ ...SearchFields, price_unit_ids: ids('price unit ids') });
-export const PriceUnitListQuery = Type.Object({ ...ListQueryFields });
+/** The reference's query parameters of `GET /prices/units` (no expand or time range: those are search-only). */
+export const PriceUnitListQuery = Type.Omit(Type.Object({ ...ListQueryFields }), ['expand', 'start_time', 'end_time']);
 export const CodeParams = Type.Object({ code: Type.String({ minLength: 1, maxLength: 10 }) });
 
 // ---- credit grants ----
@@ -339,6 +367,7 @@ export const EntitlementResponse = Type.Object(
     aggregation_mode: Type.String(),
     start_date: OptionalDate,
     end_date: OptionalDate,
+    ...owner,
     ...AuditFields,
   },
   { title: 'EntitlementResponse' },
@@ -347,7 +376,6 @@ export const EntitlementList = ListOf(EntitlementResponse);
 export const BulkEntitlementResponse = Type.Object({ items: Type.Array(EntitlementResponse) });
 export const EntitlementSearchRequest = Type.Object({
   ...SearchFields,
-  entitlement_ids: ids('entitlement ids'),
   entity_type: Type.Optional(StringEnum(ENTITLEMENT_ENTITY_TYPES)),
   entity_ids: ids('entity ids'),
   plan_ids: ids('plan ids'),
@@ -391,12 +419,7 @@ const children = {
 
 export const PlanResponse = Type.Object(
   {
-    id: Type.String(),
-    name: Type.String(),
-    lookup_key: Type.String(),
-    description: Type.String(),
-    display_order: Type.Integer(),
-    metadata: Metadata,
+    ...planFields,
     ...children,
     ...AuditFields,
   },
@@ -415,7 +438,6 @@ export const PlanListQuery = Type.Object({
   lookup_key: Type.Optional(Type.String()),
 });
 
-const AddonMetadata = Type.Record(Type.String(), Type.Unknown());
 export const CreateAddonRequest = Type.Object({
   name: Type.String({ maxLength: 255 }),
   lookup_key: Type.String({ maxLength: 255 }),
@@ -430,12 +452,7 @@ export const UpdateAddonRequest = Type.Object({
 });
 export const AddonResponse = Type.Object(
   {
-    id: Type.String(),
-    name: Type.String(),
-    lookup_key: Type.String(),
-    description: Type.String(),
-    type: Type.String(),
-    metadata: AddonMetadata,
+    ...addonFields,
     ...children,
     ...AuditFields,
   },

@@ -57,6 +57,11 @@ export interface PriceView extends AuditView {
   start_date?: string;
   end_date?: string;
   metadata: Record<string, string>;
+  /** the custom unit itself (CUSTOM prices only) */
+  pricing_unit?: PriceUnitView;
+  /** the owning plan or addon without its children (absent when the price is nested in that owner) */
+  plan?: PlanView;
+  addon?: AddonView;
 }
 
 export interface PriceUnitView extends AuditView {
@@ -311,32 +316,97 @@ export function addonView(row: repo.Row<'addons'>): AddonView {
   };
 }
 
-/** Prices with their meters, in creation order. */
+/**
+ * The plans and addons owning these prices or entitlements, as plain views (no children), keyed by id.
+ * Other entity types (subscriptions) own nothing to attach.
+ */
+async function loadOwners(
+  executor: Executor,
+  scope: Scope,
+  rows: Array<{ entity_type: string; entity_id: string }>,
+): Promise<{ plans: Map<string, PlanView>; addons: Map<string, AddonView> }> {
+  const idsOf = (type: string) => [...new Set(rows.filter((r) => r.entity_type === type).map((r) => r.entity_id))];
+  const [planRows, addonRows] = await Promise.all([
+    repo.findRowsByIds(executor, 'plans', scope, idsOf('PLAN')),
+    repo.findRowsByIds(executor, 'addons', scope, idsOf('ADDON')),
+  ]);
+  return {
+    plans: new Map(planRows.map((r) => [r.id, planView(r)])),
+    addons: new Map(addonRows.map((r) => [r.id, addonView(r)])),
+  };
+}
+
+function withOwner<V extends { entity_type: string; entity_id: string; plan?: PlanView; addon?: AddonView }>(
+  view: V,
+  owners: { plans: Map<string, PlanView>; addons: Map<string, AddonView> },
+): V {
+  const plan = view.entity_type === 'PLAN' ? owners.plans.get(view.entity_id) : undefined;
+  const addon = view.entity_type === 'ADDON' ? owners.addons.get(view.entity_id) : undefined;
+  return { ...view, ...(plan ? { plan } : {}), ...(addon ? { addon } : {}) };
+}
+
+/**
+ * Prices in creation order, each CUSTOM price with its `pricing_unit`; with their meters on request, and with their
+ * owning plan or addon unless they are nested in that owner's own response.
+ */
 export async function loadPriceViews(
   executor: Executor,
   scope: Scope,
   rows: Array<repo.Row<'prices'>>,
   withMeters: boolean,
+  withOwners = false,
 ): Promise<PriceView[]> {
-  if (!withMeters) return rows.map((r) => priceView(r));
-  const meterRows = await repo.findRowsByIds(
-    executor,
-    'meters',
-    scope,
-    rows.flatMap((r) => (r.meter_id ? [r.meter_id] : [])),
-  );
+  const unitIds = [
+    ...new Set(rows.flatMap((r) => (r.price_unit_type === 'CUSTOM' && r.price_unit_id ? [r.price_unit_id] : []))),
+  ];
+  const [meterRows, unitRows, owners] = await Promise.all([
+    withMeters
+      ? repo.findRowsByIds(
+          executor,
+          'meters',
+          scope,
+          rows.flatMap((r) => (r.meter_id ? [r.meter_id] : [])),
+        )
+      : Promise.resolve([]),
+    unitIds.length > 0 ? repo.findRowsByIds(executor, 'price_units', scope, unitIds) : Promise.resolve([]),
+    withOwners ? loadOwners(executor, scope, rows) : Promise.resolve(undefined),
+  ]);
   const meters = new Map(meterRows.map((m) => [m.id, meterView(m)]));
-  return rows.map((r) => priceView(r, r.meter_id ? meters.get(r.meter_id) : undefined));
+  const units = new Map(unitRows.map((u) => [u.id, priceUnitView(u)]));
+  return rows.map((r) => {
+    const view = priceView(r, r.meter_id ? meters.get(r.meter_id) : undefined);
+    const unit = r.price_unit_id ? units.get(r.price_unit_id) : undefined;
+    if (unit) view.pricing_unit = unit;
+    return owners ? withOwner(view, owners) : view;
+  });
 }
 
-/** Entitlements with their features (and the features' meters). */
+/**
+ * Entitlements, with their features (and the features' meters) on request, and with their owning plan or addon
+ * (without its children) unless they are nested in that owner's own response.
+ */
 export async function loadEntitlementViews(
   executor: Executor,
   scope: Scope,
   rows: Array<repo.Row<'entitlements'>>,
   withFeatures: boolean,
+  withOwners = false,
 ): Promise<EntitlementView[]> {
-  if (!withFeatures) return rows.map((r) => entitlementView(r));
+  const [features, owners] = await Promise.all([
+    withFeatures ? loadFeatures(executor, scope, rows) : Promise.resolve(new Map<string, FeatureView>()),
+    withOwners ? loadOwners(executor, scope, rows) : Promise.resolve(undefined),
+  ]);
+  return rows.map((r) => {
+    const view = entitlementView(r, features.get(r.feature_id));
+    return owners ? withOwner(view, owners) : view;
+  });
+}
+
+async function loadFeatures(
+  executor: Executor,
+  scope: Scope,
+  rows: Array<repo.Row<'entitlements'>>,
+): Promise<Map<string, FeatureView>> {
   const featureRows = await repo.findRowsByIds(
     executor,
     'features',
@@ -350,10 +420,7 @@ export async function loadEntitlementViews(
     featureRows.flatMap((f) => (f.meter_id ? [f.meter_id] : [])),
   );
   const meters = new Map(meterRows.map((m) => [m.id, meterView(m)]));
-  const features = new Map(
-    featureRows.map((f) => [f.id, featureView(f, f.meter_id ? meters.get(f.meter_id) : undefined)]),
-  );
-  return rows.map((r) => entitlementView(r, features.get(r.feature_id)));
+  return new Map(featureRows.map((f) => [f.id, featureView(f, f.meter_id ? meters.get(f.meter_id) : undefined)]));
 }
 
 export interface ChildExpansion {

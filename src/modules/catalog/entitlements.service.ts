@@ -83,7 +83,6 @@ export interface EntitlementSearch {
   expand?: string | undefined;
   start_time?: string | undefined;
   end_time?: string | undefined;
-  entitlement_ids?: string[] | undefined;
   entity_type?: string | undefined;
   entity_ids?: string[] | undefined;
   plan_ids?: string[] | undefined;
@@ -320,13 +319,18 @@ export function createEntitlementsService(deps: { db: Db; clock: Clock; entities
       [id],
       [repo.equals('entity_type', entityType)],
     );
-    const items = await loadEntitlementViews(db, scope, rows, true);
+    const items = await loadEntitlementViews(db, scope, rows, true, true);
     return { items, pagination: { total: items.length, limit: items.length, offset: 0 } };
   }
 
+  /** The HTTP view of a webhook view: the owning plan or addon without its prices and credit grants. */
   function strip(view: EntitlementView): EntitlementView {
-    const { plan: _plan, addon: _addon, ...rest } = view;
-    return rest;
+    const { plan, addon, ...rest } = view;
+    const bare = <O extends { prices?: unknown; entitlements?: unknown; credit_grants?: unknown }>(owner: O) => {
+      const { prices: _p, entitlements: _e, credit_grants: _c, ...fields } = owner;
+      return fields;
+    };
+    return { ...rest, ...(plan ? { plan: bare(plan) } : {}), ...(addon ? { addon: bare(addon) } : {}) };
   }
 
   return {
@@ -375,7 +379,7 @@ export function createEntitlementsService(deps: { db: Db; clock: Clock; entities
     async getEntitlement(scope: Scope, id: string): Promise<EntitlementView> {
       const row = await repo.findRowById(db, 'entitlements', scope, id);
       if (!row) throw notFound('entitlement', { id });
-      return (await loadEntitlementViews(db, scope, [row], true))[0]!;
+      return (await loadEntitlementViews(db, scope, [row], true, true))[0]!;
     },
 
     async searchEntitlements(scope: Scope, search: EntitlementSearch) {
@@ -383,7 +387,6 @@ export function createEntitlementsService(deps: { db: Db; clock: Clock; entities
       checkTimeRange(search);
       const { limit, offset } = pageOf(search);
       const conditions = [];
-      if (search.entitlement_ids) conditions.push(repo.inList('id', search.entitlement_ids));
       if (search.entity_type) conditions.push(repo.equals('entity_type', search.entity_type));
       if (search.entity_ids) conditions.push(repo.inList('entity_id', search.entity_ids));
       if (search.plan_ids) {
@@ -400,7 +403,7 @@ export function createEntitlementsService(deps: { db: Db; clock: Clock; entities
         ENTITLEMENT_FIELDS,
         'entitlement',
       );
-      const items = await loadEntitlementViews(db, scope, rows, expand.has('features') || expand.has('meters'));
+      const items = await loadEntitlementViews(db, scope, rows, expand.has('features') || expand.has('meters'), true);
       return { items, pagination: { total, limit, offset } };
     },
 

@@ -375,7 +375,7 @@ export function createPricesService(deps: { db: Db; clock: Clock; entities: Enti
   }
 
   async function views(executor: Executor, scope: Scope, rows: Array<repo.Row<'prices'>>) {
-    return loadPriceViews(executor, scope, rows, true);
+    return loadPriceViews(executor, scope, rows, true, true);
   }
 
   return {
@@ -465,7 +465,7 @@ export function createPricesService(deps: { db: Db; clock: Clock; entities: Enti
         PRICE_FIELDS,
         'price',
       );
-      const items = await loadPriceViews(db, scope, rows, expand.has('meters'));
+      const items = await loadPriceViews(db, scope, rows, expand.has('meters'), true);
       return { items, pagination: { total, limit, offset } };
     },
 
