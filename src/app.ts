@@ -6,6 +6,7 @@ import { Ajv } from 'ajv';
 import addFormatsModule from 'ajv-formats';
 import Fastify, { type FastifyServerOptions } from 'fastify';
 import { sql } from 'kysely';
+import { createCatalogServices, registerCatalogRoutes } from './modules/catalog/catalog.ts';
 import { registerCustomerRoutes } from './modules/customers/customers.routes.ts';
 import { createCustomersService } from './modules/customers/customers.service.ts';
 import { registerEventRoutes } from './modules/events/events.routes.ts';
@@ -58,7 +59,8 @@ export function createServices(
   const webhooks = createWebhooksService({ db, clock, ...(options.webhooks ? { options: options.webhooks } : {}) });
   customers.onChange(customerChangeEmitter(webhooks.outbox));
   wallets.onEvent(walletEventEmitter(webhooks.outbox, customers));
-  return { tenancy, customers, events, idempotency, wallets, webhooks };
+  const catalog = createCatalogServices({ db, clock });
+  return { tenancy, customers, events, idempotency, wallets, webhooks, catalog };
 }
 export type Services = ReturnType<typeof createServices>;
 
@@ -165,6 +167,7 @@ export async function buildApp(options: AppOptions): Promise<{ app: App; service
   registerEventRoutes(app, services.events);
   registerWalletRoutes(app, services.wallets);
   registerWebhookRoutes(app, services.webhooks);
+  registerCatalogRoutes(app, services.catalog);
 
   await app.ready();
   return { app, services };

@@ -46,6 +46,18 @@ const EXTENSIONS: Record<string, string> = {
   'GET /v1/wallets': 'query-string list of wallets beside POST /wallets/search (flexprice-behaviour §2.1)',
   'POST /v1/wallets/{id}/debit': 'manual debit (flexprice-behaviour §2.7; not in the reference document)',
   'POST /v1/wallets/{id}/modify': 'prepaid → postpaid conversion (flexprice-behaviour §2.9)',
+  // Meters: the reference serves them (flexprice-behaviour §4.3: PUT merges filters, disable, delete archives) but its
+  // document omits them; features refer to them by meter_id.
+  '* /v1/meters*': 'meters API (reference behaviour §4.3; absent from its document)',
+  // Query-string lists beside each POST /<resource>/search (same filters, as GET /v1/customers), and a read-one for
+  // features (the SDK reads through features/search; a GET by id completes the API).
+  'GET /v1/features': 'query-string list of features',
+  'GET /v1/features/{id}': 'read one feature',
+  'GET /v1/prices': 'query-string list of prices',
+  'GET /v1/plans': 'query-string list of plans',
+  'GET /v1/addons': 'query-string list of addons',
+  'GET /v1/entitlements': 'query-string list of entitlements',
+  'GET /v1/creditgrants': 'query-string list of credit grants (no search route in the reference either)',
 };
 
 /** `METHOD /path` is an extension if listed exactly, or under a `* /prefix*` entry. */
@@ -76,6 +88,12 @@ const EXTRA_FIELDS: Record<string, string> = {
     'accepted for reference clients; Tally always computes from the ledger',
   'POST /v1/events/query request count_total':
     "the reference's events query takes count_total (flexprice-behaviour §4.4), its POST schema omits it",
+  'POST /v1/prices request billing_cadence':
+    "@flexprice/sdk's createPrice requires and sends billing_cadence (RECURRING|ONETIME); the document omits it",
+  'POST /v1/prices request trial_period':
+    "@flexprice/sdk's createPrice sends trial days as trial_period; accepted as trial_period_days",
+  'POST /v1/addons request type':
+    "@flexprice/sdk's createAddon requires and sends type (onetime|multiple_instance); the document omits it",
 };
 
 /**
@@ -95,6 +113,15 @@ const OMITTED_RESPONSE_FIELDS: Record<string, string> = {
   'SecretResponse.service_account_name': 'Tally has no service accounts (the reference fills it only for those)',
   'GetEventByIDResponse.debug_tracker': "the reference's meter-pipeline debug trace; Tally has no async pipeline",
   'GetEventByIDResponse.processed_events': "the reference's per-feature processing results; Tally aggregates at read",
+  'FeatureResponse.group': 'Tally has no groups module: group_id is stored as given, there is no group to expand',
+  'PriceResponse.group': 'Tally has no groups module: group_id is stored as given, there is no group to expand',
+  'PriceResponse.sequence': "the reference's plan-price sync stamp; Tally has no plan-price sync yet",
+  'EntitlementResponse.grant_measure': 'entitlement grants are refused (501), so no entitlement has one to show',
+  'EntitlementResponse.grant_quota': 'entitlement grants are refused (501), so no entitlement has one to show',
+  'EntitlementResponse.grant_duration_value': 'entitlement grants are refused (501), so no entitlement has one to show',
+  'EntitlementResponse.grant_duration_unit': 'entitlement grants are refused (501), so no entitlement has one to show',
+  'EntitlementResponse.grant_allocation_behavior':
+    'entitlement grants are refused (501), so no entitlement has one to show',
 };
 
 /** EXTRA_FIELDS entries some operation needed (checked for staleness after the field tests ran). */

@@ -8,6 +8,8 @@ export type Numeric = ColumnType<string, string, string>;
 /** bigint columns: pg returns them as strings. */
 export type Int8 = ColumnType<string, string | number, string | number>;
 export type Json<T> = ColumnType<T, string, string>;
+export type NullableJson<T> = ColumnType<T | null, string | null | undefined, string | null>;
+export type NullableNumeric = ColumnType<string | null, string | null | undefined, string | null>;
 
 export interface TenantsTable {
   id: string;
@@ -239,6 +241,155 @@ export interface WalletAlertLogsTable {
   created_at: Timestamp;
 }
 
+/** Catalog (migration 0008): the shared audit columns of every catalog table. */
+interface CatalogRowBase {
+  id: string;
+  tenant_id: string;
+  environment_id: string;
+  status: string;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+  created_by: string;
+  updated_by: string;
+}
+
+export interface MetersTable extends CatalogRowBase {
+  name: string;
+  event_name: string;
+  aggregation: Json<MeterAggregationColumn>;
+  filters: Json<Array<{ key: string; values: string[] }>>;
+  reset_usage: string;
+}
+export interface MeterAggregationColumn {
+  type: string;
+  field?: string;
+  expression?: string;
+  multiplier?: string;
+  bucket_size?: string;
+  group_by?: string;
+}
+
+export interface FeaturesTable extends CatalogRowBase {
+  name: string;
+  lookup_key: string;
+  description: string;
+  type: string;
+  meter_id: string | null;
+  metadata: Json<Record<string, string>>;
+  unit_singular: string;
+  unit_plural: string;
+  reporting_unit: NullableJson<Record<string, unknown>>;
+  alert_settings: NullableJson<Record<string, unknown>>;
+  group_id: string;
+}
+
+export interface PlansTable extends CatalogRowBase {
+  name: string;
+  lookup_key: string;
+  description: string;
+  display_order: number;
+  metadata: Json<Record<string, string>>;
+}
+
+export interface AddonsTable extends CatalogRowBase {
+  name: string;
+  lookup_key: string;
+  description: string;
+  type: string;
+  metadata: Json<Record<string, unknown>>;
+}
+
+export interface PriceUnitsTable extends CatalogRowBase {
+  name: string;
+  code: string;
+  symbol: string;
+  base_currency: string;
+  conversion_rate: Numeric;
+  metadata: Json<Record<string, string>>;
+}
+
+export interface PriceTierColumn {
+  up_to: number | null;
+  unit_amount: string;
+  flat_amount?: string;
+}
+
+export interface PricesTable extends CatalogRowBase {
+  entity_type: string;
+  entity_id: string;
+  type: string;
+  billing_model: string;
+  billing_cadence: string;
+  billing_period: string;
+  billing_period_count: number;
+  invoice_cadence: string;
+  currency: string;
+  amount: Numeric;
+  display_amount: string;
+  price_unit_type: string;
+  price_unit_id: string | null;
+  price_unit: string | null;
+  price_unit_amount: NullableNumeric;
+  conversion_rate: NullableNumeric;
+  price_unit_tiers: NullableJson<PriceTierColumn[]>;
+  tier_mode: string | null;
+  tiers: NullableJson<PriceTierColumn[]>;
+  transform_quantity: NullableJson<{ divide_by: number; round: string }>;
+  meter_id: string | null;
+  filter_values: NullableJson<Record<string, string[]>>;
+  lookup_key: string;
+  trial_period_days: number;
+  min_quantity: NullableNumeric;
+  description: string;
+  display_name: string;
+  group_id: string;
+  parent_price_id: string | null;
+  start_date: NullableTimestamp;
+  end_date: NullableTimestamp;
+  metadata: Json<Record<string, string>>;
+}
+
+export interface EntitlementsTable extends CatalogRowBase {
+  entity_type: string;
+  entity_id: string;
+  feature_id: string;
+  feature_type: string;
+  is_enabled: boolean;
+  /** bigint: the driver returns a string */
+  usage_limit: ColumnType<string | null, string | null, string | null>;
+  usage_reset_period: string;
+  is_soft_limit: boolean;
+  static_value: string;
+  config_value: NullableJson<Record<string, unknown>>;
+  display_order: number;
+  parent_entitlement_id: string | null;
+  aggregation_mode: string;
+  start_date: NullableTimestamp;
+  end_date: NullableTimestamp;
+}
+
+export interface CreditGrantsTable extends CatalogRowBase {
+  name: string;
+  scope: string;
+  plan_id: string | null;
+  addon_id: string | null;
+  subscription_id: string | null;
+  credits: Numeric;
+  cadence: string;
+  period: string | null;
+  period_count: number | null;
+  expiration_type: string;
+  expiration_duration: number | null;
+  expiration_duration_unit: string | null;
+  priority: number | null;
+  conversion_rate: NullableNumeric;
+  topup_conversion_rate: NullableNumeric;
+  start_date: NullableTimestamp;
+  end_date: NullableTimestamp;
+  credit_grant_anchor: NullableTimestamp;
+  metadata: Json<Record<string, string>>;
+}
+
 /** Every table of the database. Each module adds its own tables here. */
 export interface Database {
   tenants: TenantsTable;
@@ -254,4 +405,12 @@ export interface Database {
   wallets: WalletsTable;
   wallet_transactions: WalletTransactionsTable;
   wallet_alert_logs: WalletAlertLogsTable;
+  meters: MetersTable;
+  features: FeaturesTable;
+  plans: PlansTable;
+  addons: AddonsTable;
+  price_units: PriceUnitsTable;
+  prices: PricesTable;
+  entitlements: EntitlementsTable;
+  credit_grants: CreditGrantsTable;
 }
