@@ -236,6 +236,7 @@ const WALLET_TYPES: readonly WalletType[] = ['PRE_PAID', 'POST_PAID', 'PROMOTION
 const PRICE_TYPES = ['ALL', 'USAGE', 'FIXED'];
 const COOLDOWN_UNIT_MS = { second: 1000, minute: 60_000, hour: 3_600_000, day: 86_400_000 } as const;
 const LOT_PAGE = 100;
+const FIRST_LOT_PAGE = 4;
 const WALLET_EXPAND = ['credits_available_breakdown'] as const;
 const TRANSACTION_EXPAND = ['customer', 'wallet'] as const;
 /** numeric(20,9): 11 integer digits. */
@@ -528,11 +529,12 @@ export function createWalletsService(deps: { db: Db; clock: Clock; customers: Cu
   async function openLots(tx: Tx, walletId: string, entry: DebitEntry, needed: Money): Promise<Lot[]> {
     const lots: Lot[] = [];
     let covered: Money = new Dec(0);
-    for (let offset = 0; ; offset += LOT_PAGE) {
+    // Most debits are covered by the first lot or two: read a small first page, then full pages.
+    for (let offset = 0, limit = FIRST_LOT_PAGE; ; offset += limit, limit = LOT_PAGE) {
       const page = await repo.listOpenLotsByWalletId(tx, walletId, {
         ...(entry.eligible_at ? { eligibleAt: entry.eligible_at } : {}),
         ...(entry.only_lot_id ? { onlyId: entry.only_lot_id } : {}),
-        limit: LOT_PAGE,
+        limit,
         offset,
       });
       for (const row of page) {
@@ -540,7 +542,7 @@ export function createWalletsService(deps: { db: Db; clock: Clock; customers: Cu
         lots.push(lot);
         covered = covered.plus(lot.credits_available);
       }
-      if (page.length < LOT_PAGE || covered.gte(needed)) break;
+      if (page.length < limit || covered.gte(needed)) break;
     }
     // The SQL order is the drain order; sorting again in code keeps one definition authoritative (compareLots).
     return lots.sort(compareLots);
