@@ -15,7 +15,8 @@ import { registerTenancyRoutes } from './modules/tenancy/tenancy.routes.ts';
 import { createTenancyService } from './modules/tenancy/tenancy.service.ts';
 import { registerWalletRoutes } from './modules/wallets/wallets.routes.ts';
 import { createWalletsService, walletExpiryTask } from './modules/wallets/wallets.service.ts';
-import { customerChangeEmitter, walletEventEmitter } from './modules/webhooks/emitters.ts';
+import { findRowByColumn } from './modules/catalog/catalog.repo.ts';
+import { catalogEventEmitters, customerChangeEmitter, walletEventEmitter } from './modules/webhooks/emitters.ts';
 import { registerWebhookRoutes } from './modules/webhooks/webhooks.routes.ts';
 import { createWebhooksService, type WebhooksOptions } from './modules/webhooks/webhooks.service.ts';
 import type { BackgroundTask } from './platform/background/runner.ts';
@@ -49,7 +50,8 @@ export function createServices(
   const { db } = database;
   const tenancy = createTenancyService({ db, clock });
   const customers = createCustomersService({ db, clock });
-  const events = createEventsService({ db, clock, customers });
+  const catalog = createCatalogServices({ db, clock });
+  const events = createEventsService({ db, clock, customers, meters: catalog.meters });
   const idempotency = {
     /** Deletes up to `batch` stored responses past their 24 h retention; returns how many. */
     purgeExpired: (batch = 1000) => purgeExpiredIdempotencyKeys(db, clock.now(), batch),
@@ -59,7 +61,14 @@ export function createServices(
   const webhooks = createWebhooksService({ db, clock, ...(options.webhooks ? { options: options.webhooks } : {}) });
   customers.onChange(customerChangeEmitter(webhooks.outbox));
   wallets.onEvent(walletEventEmitter(webhooks.outbox, customers));
-  const catalog = createCatalogServices({ db, clock });
+  const catalogEmitters = catalogEventEmitters(webhooks.outbox);
+  catalog.features.onEvent(catalogEmitters.features);
+  catalog.entitlements.onEvent(catalogEmitters.entitlements);
+  // A wallet in a custom price unit takes the unit's base currency and conversion rate.
+  wallets.setPriceUnitResolver(async (tx, scope, code) => {
+    const unit = await findRowByColumn(tx, 'price_units', scope, 'code', code.toLowerCase());
+    return unit ? { currency: unit.base_currency, conversion_rate: unit.conversion_rate } : null;
+  });
   return { tenancy, customers, events, idempotency, wallets, webhooks, catalog };
 }
 export type Services = ReturnType<typeof createServices>;

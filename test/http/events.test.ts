@@ -423,3 +423,79 @@ describe('events auth and isolation', () => {
     assertEnvelope(await h.request(a, 'GET', '/v1/events/lookup?id=only-b'), 404);
   });
 });
+
+describe('POST /v1/events/usage/meter', () => {
+  it("aggregates with the meter's event name, aggregation and filters, and the request's filters on top", async () => {
+    const tenant = await h.newTenant();
+    const created = await h.request(tenant, 'POST', '/v1/meters', {
+      name: 'GPT tokens',
+      event_name: 'llm',
+      aggregation: { type: 'SUM_WITH_MULTIPLIER', field: 'tokens', multiplier: '0.5' },
+      filters: [{ key: 'model', values: ['gpt', 'gpt-mini'] }],
+    });
+    assert.equal(created.statusCode, 201, created.body);
+    const meter = created.json();
+    await ingest(tenant, [
+      {
+        event_id: 'm1',
+        event_name: 'llm',
+        external_customer_id: 'c1',
+        timestamp: at(1),
+        properties: { tokens: 10, model: 'gpt' },
+      },
+      {
+        event_id: 'm2',
+        event_name: 'llm',
+        external_customer_id: 'c1',
+        timestamp: at(2),
+        properties: { tokens: '30', model: 'gpt-mini' },
+      },
+      {
+        event_id: 'm3',
+        event_name: 'llm',
+        external_customer_id: 'c1',
+        timestamp: at(3),
+        properties: { tokens: 99, model: 'claude' },
+      },
+      {
+        event_id: 'm4',
+        event_name: 'other',
+        external_customer_id: 'c1',
+        timestamp: at(4),
+        properties: { tokens: 99, model: 'gpt' },
+      },
+      {
+        event_id: 'm5',
+        event_name: 'llm',
+        external_customer_id: 'c2',
+        timestamp: at(5),
+        properties: { tokens: 99, model: 'gpt' },
+      },
+    ]);
+    const body = {
+      meter_id: meter.id,
+      external_customer_id: 'c1',
+      start_time: '2026-03-01T00:00:00Z',
+      end_time: '2026-04-01T00:00:00Z',
+    };
+    const all = await h.request(tenant, 'POST', '/v1/events/usage/meter', body);
+    assert.equal(all.statusCode, 200, all.body);
+    assert.deepEqual(
+      { ...all.json(), results: undefined },
+      { event_name: 'llm', type: 'SUM_WITH_MULTIPLIER', value: 20, results: undefined },
+    );
+    const narrowed = await h.request(tenant, 'POST', '/v1/events/usage/meter', {
+      ...body,
+      filters: { model: ['gpt-mini', 'claude'] },
+      window_size: 'DAY',
+    });
+    assert.equal(narrowed.statusCode, 200, narrowed.body);
+    assert.equal(narrowed.json().value, 15);
+    assert.deepEqual(narrowed.json().results, [{ window_size: '2026-03-01T00:00:00.000Z', value: 15 }]);
+
+    assertEnvelope(await h.request(tenant, 'POST', '/v1/events/usage/meter', { ...body, meter_id: 'meter_nope' }), 404);
+    assertEnvelope(await h.request(tenant, 'POST', '/v1/events/usage/meter', { external_customer_id: 'c1' }), 400);
+    const other = await h.newTenant();
+    assertEnvelope(await h.request(other, 'POST', '/v1/events/usage/meter', body), 404);
+  });
+});

@@ -920,3 +920,30 @@ describe('environment isolation and invoiced auto top-up', () => {
     assert.equal(done.wallet.credit_balance, '23');
   });
 });
+
+describe('wallets in a custom price unit', () => {
+  it('take the unit’s base currency and conversion rate from the catalog', async () => {
+    const tenant = await h.newTenant();
+    const customer = await createCustomer(tenant);
+    const unit = await h.request(tenant, 'POST', '/v1/prices/units', {
+      name: 'Credits',
+      code: 'crd',
+      symbol: 'C',
+      base_currency: 'eur',
+      conversion_rate: '0.25',
+    });
+    assert.equal(unit.statusCode, 201, unit.body);
+    const response = await h.request(tenant, 'POST', '/v1/wallets', {
+      customer_id: customer.id,
+      currency: 'usd',
+      price_unit: 'CRD',
+      initial_credits_to_load: '10',
+    });
+    assert.equal(response.statusCode, 200, response.body);
+    const wallet = response.json();
+    assert.equal(wallet.currency, 'eur');
+    assert.equal(new Decimal(wallet.conversion_rate).toString(), '0.25');
+    assert.equal(new Decimal(wallet.credit_balance).toString(), '10');
+    assert.equal(new Decimal(wallet.balance).toString(), '2.5');
+  });
+});

@@ -5,6 +5,7 @@ import {
   GetEventByIdResponse,
   GetEventsRequest,
   GetEventsResponse,
+  GetUsageByMeterRequest,
   GetUsageRequest,
   GetUsageResponse,
   IngestEventRequest,
@@ -114,5 +115,18 @@ export function registerEventRoutes(app: App, events: EventsService): void {
       },
     },
     async (request) => usageWire(await events.getUsage(request.ctx, request.body)),
+  );
+
+  app.post(
+    '/v1/events/usage/meter',
+    {
+      schema: {
+        tags,
+        operationId: 'getUsageByMeter',
+        body: GetUsageByMeterRequest,
+        response: { 200: GetUsageResponse, ...errors },
+      },
+    },
+    async (request) => usageWire(await events.getUsageByMeter(request.ctx, request.body)),
   );
 }

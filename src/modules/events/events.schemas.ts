@@ -113,6 +113,19 @@ export const GetUsageRequest = Type.Object({
   group_by_property: Type.Optional(Type.String()),
 });
 
+export const GetUsageByMeterRequest = Type.Object({
+  meter_id: Type.String({ minLength: 1 }),
+  external_customer_id: Type.Optional(Type.String()),
+  customer_id: Type.Optional(Type.String()),
+  start_time: Type.Optional(Timestamp),
+  end_time: Type.Optional(Timestamp),
+  window_size: Type.Optional(StringEnum(WINDOW_SIZES)),
+  bucket_size: Type.Optional(StringEnum(WINDOW_SIZES)),
+  billing_anchor: Type.Optional(Timestamp),
+  timezone: Type.Optional(Type.String()),
+  filters: Type.Optional(PropertyFilters),
+});
+
 export const UsageResult = Type.Object({ window_size: Type.String(), value: Type.Number() });
 
 export const GetUsageResponse = Type.Object({

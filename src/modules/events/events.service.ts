@@ -5,6 +5,7 @@ import type { Scope } from '../../platform/http/context.ts';
 import { newId } from '../../platform/ids.ts';
 import { dec, parseDecimal, toWire } from '../../platform/money.ts';
 import { isTimezone } from '../../platform/validation.ts';
+import { meterUsageSpec, type MetersService } from '../catalog/meters.service.ts';
 import type { CustomersService } from '../customers/customers.service.ts';
 import * as repo from './events.repo.ts';
 import type { AggregationType, WindowSize } from './events.schemas.ts';
@@ -46,6 +47,19 @@ export interface UsageInput {
   multiplier?: string | number | undefined;
   group_by?: string[] | undefined;
   group_by_property?: string | undefined;
+}
+
+export interface UsageByMeterInput {
+  meter_id: string;
+  external_customer_id?: string | undefined;
+  customer_id?: string | undefined;
+  start_time?: string | undefined;
+  end_time?: string | undefined;
+  window_size?: WindowSize | undefined;
+  bucket_size?: WindowSize | undefined;
+  billing_anchor?: string | undefined;
+  timezone?: string | undefined;
+  filters?: Record<string, string[]> | undefined;
 }
 
 export interface UsageView {
@@ -112,8 +126,13 @@ export function anchoredMonths(anchor: Date, start: Date, end: Date): Array<{ st
  * Usage events: synchronous, exact deduplication on (environment, event_id) at ingest; raw queries and
  * aggregation computed in SQL with exact numerics.
  */
-export function createEventsService(deps: { db: Db; clock: Clock; customers: CustomersService }) {
-  const { db, clock, customers } = deps;
+export function createEventsService(deps: {
+  db: Db;
+  clock: Clock;
+  customers: CustomersService;
+  meters: Pick<MetersService, 'getMeter'>;
+}) {
+  const { db, clock, customers, meters } = deps;
 
   function prepare(input: IngestEventInput, index: number | undefined, now: Date): repo.EventInsert {
     const where = index === undefined ? '' : `events[${index}]: `;
@@ -265,6 +284,26 @@ export function createEventsService(deps: { db: Db; clock: Clock; customers: Cus
         total_count: total,
         offset: input.offset ?? 0,
       };
+    },
+
+    /**
+     * Usage of one meter (POST /v1/events/usage/meter): the meter's event name, aggregation and filters, with the
+     * request's filters applied on top (a key in both keeps only the values in both).
+     */
+    async getUsageByMeter(scope: Scope, input: UsageByMeterInput): Promise<UsageView> {
+      const meter = await meters.getMeter(scope, input.meter_id);
+      const spec = meterUsageSpec(meter);
+      const filters: Record<string, string[]> = { ...(spec.filters ?? {}) };
+      for (const [key, values] of Object.entries(input.filters ?? {})) {
+        filters[key] = filters[key] ? filters[key].filter((v) => values.includes(v)) : values;
+      }
+      const { meter_id: _meterId, filters: _filters, ...rest } = input;
+      return this.getUsage(scope, {
+        ...spec,
+        ...rest,
+        bucket_size: input.bucket_size ?? spec.bucket_size,
+        filters,
+      });
     },
 
     /** Aggregated usage of one event name (POST /v1/events/usage). */

@@ -1,5 +1,9 @@
+import type { EntitlementEvent } from '../catalog/entitlements.service.ts';
+import type { FeatureEvent } from '../catalog/features.service.ts';
 import type { CustomerChangeListener, CustomersService } from '../customers/customers.service.ts';
 import type { WalletEventListener } from '../wallets/wallets.service.ts';
+import type { Tx } from '../../platform/db/database.ts';
+import type { Scope } from '../../platform/http/context.ts';
 import type { Outbox } from './outbox.ts';
 
 /**
@@ -36,4 +40,16 @@ export function walletEventEmitter(outbox: Outbox, customers: Pick<CustomersServ
     }
   };
   return listener;
+}
+
+/** Features and entitlements: the view the catalog hands over is the documented payload entity. */
+export function catalogEventEmitters(outbox: Outbox) {
+  return {
+    features: (async (tx, scope, event) => {
+      await outbox.enqueue(tx, scope, event.type, { feature: event.feature });
+    }) satisfies (...args: [Tx, Scope, FeatureEvent]) => Promise<void>,
+    entitlements: (async (tx, scope, event) => {
+      await outbox.enqueue(tx, scope, event.type, { entitlement: event.entitlement });
+    }) satisfies (...args: [Tx, Scope, EntitlementEvent]) => Promise<void>,
+  };
 }

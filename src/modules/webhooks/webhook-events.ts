@@ -1,3 +1,5 @@
+import type { EntitlementView } from '../catalog/catalog.views.ts';
+import type { FeatureView } from '../catalog/features.service.ts';
 import type { CustomerView } from '../customers/customers.service.ts';
 import type { WalletAlertView, WalletTransactionView, WalletView } from '../wallets/wallets.service.ts';
 
@@ -195,6 +197,39 @@ const walletAlertEvent = define<{ wallet: WalletView; customer?: CustomerView | 
   }),
 });
 
+/** The documented `MeterResponse` fields of a meter (the API's meter adds environment and audit fields). */
+const METER_FIELDS = ['id', 'name', 'event_name', 'aggregation', 'filters', 'reset_usage', 'status', 'tenant_id'];
+const METER_TIMESTAMPS = ['created_at', 'updated_at'];
+function documentedMeter(meter: unknown): unknown {
+  if (!meter || typeof meter !== 'object') return meter;
+  const source = meter as Record<string, unknown>;
+  return Object.fromEntries(
+    [...METER_FIELDS, ...METER_TIMESTAMPS].filter((key) => key in source).map((key) => [key, source[key]]),
+  );
+}
+
+/** Every `meter` object nested anywhere in a catalog entity, reduced to its documented fields. */
+function withDocumentedMeters<T>(value: T): T {
+  if (Array.isArray(value)) return value.map(withDocumentedMeters) as T;
+  if (!value || typeof value !== 'object') return value;
+  return Object.fromEntries(
+    Object.entries(value as Record<string, unknown>).map(([key, inner]) => [
+      key,
+      key === 'meter' ? documentedMeter(inner) : withDocumentedMeters(inner),
+    ]),
+  ) as T;
+}
+
+/** Catalog events carry the feature, or the entitlement nested as the entitlement.created page shows. */
+const featureEvent = define<{ feature: FeatureView }>({
+  schema: 'webhookDto.FeatureWebhookPayload',
+  build: ({ feature }) => ({ feature: withDocumentedMeters(feature) }),
+});
+const entitlementEvent = define<{ entitlement: EntitlementView }>({
+  schema: 'webhookDto.EntitlementWebhookPayload',
+  build: ({ entitlement }) => ({ entitlement: withDocumentedMeters(entitlement) }),
+});
+
 export const WEBHOOK_EVENTS = {
   'customer.created': customerEvent,
   'customer.updated': customerEvent,
@@ -214,6 +249,12 @@ export const WEBHOOK_EVENTS = {
   'wallet.credit_balance.recovered': walletAlertEvent,
   'wallet.ongoing_balance.dropped': walletAlertEvent,
   'wallet.ongoing_balance.recovered': walletAlertEvent,
+  'feature.created': featureEvent,
+  'feature.updated': featureEvent,
+  'feature.deleted': featureEvent,
+  'entitlement.created': entitlementEvent,
+  'entitlement.updated': entitlementEvent,
+  'entitlement.deleted': entitlementEvent,
 } satisfies Partial<Record<WebhookEventName, EventDefinition<never>>>;
 
 export type EmittedEventType = keyof typeof WEBHOOK_EVENTS;
