@@ -480,10 +480,8 @@ describe('POST /v1/events/usage/meter', () => {
     };
     const all = await h.request(tenant, 'POST', '/v1/events/usage/meter', body);
     assert.equal(all.statusCode, 200, all.body);
-    assert.deepEqual(
-      { ...all.json(), results: undefined },
-      { event_name: 'llm', type: 'SUM_WITH_MULTIPLIER', value: 20, results: undefined },
-    );
+    const { results: _results, ...total } = all.json() as Record<string, unknown>;
+    assert.deepEqual(total, { event_name: 'llm', type: 'SUM_WITH_MULTIPLIER', value: 20 });
     const narrowed = await h.request(tenant, 'POST', '/v1/events/usage/meter', {
       ...body,
       filters: { model: ['gpt-mini', 'claude'] },

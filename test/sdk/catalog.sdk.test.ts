@@ -1,27 +1,16 @@
 import assert from 'node:assert/strict';
-import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
-import { Flexprice } from '@flexprice/sdk';
-import { FlexPriceError } from '@flexprice/sdk/sdk/models/flex-price-error.js';
-import { type Harness, startHarness, type TestTenant } from '../support/harness.ts';
-
-// sdk-notes quirk 2: the SDK can leave an unobserved rejected promise behind; the awaiting test reports the error.
-process.on('unhandledRejection', () => {});
+import type { Harness } from '../support/harness.ts';
+import { FlexPriceError, type SdkServer, startSdkServer } from '../support/sdk.ts';
 
 let h: Harness;
-let baseUrl: string;
+let sdkFor: SdkServer['sdkFor'];
 before(async () => {
-  h = await startHarness();
-  await h.app.listen({ port: 0, host: '127.0.0.1' });
-  baseUrl = `http://127.0.0.1:${(h.app.server.address() as AddressInfo).port}/v1`;
+  ({ h, sdkFor } = await startSdkServer());
 });
 after(async () => {
   await h.close();
 });
-
-function sdkFor(tenant: TestTenant): Flexprice {
-  return new Flexprice({ serverURL: baseUrl, apiKeyAuth: tenant.apiKey });
-}
 
 function isStatus(status: number) {
   return (error: unknown) => error instanceof FlexPriceError && (error as FlexPriceError).statusCode === status;

@@ -9,30 +9,9 @@ import { toWire } from '../../platform/money.ts';
 import { auditView, type AuditView, checkTimeRange, decimalField, newRowBase, requireText } from './catalog.common.ts';
 import * as repo from './catalog.repo.ts';
 
-export const AGGREGATION_TYPES = [
-  'COUNT',
-  'SUM',
-  'AVG',
-  'COUNT_UNIQUE',
-  'LATEST',
-  'SUM_WITH_MULTIPLIER',
-  'MAX',
-  'WEIGHTED_SUM',
-] as const;
-export type AggregationType = (typeof AGGREGATION_TYPES)[number];
-export const WINDOW_SIZES = [
-  'MINUTE',
-  '15MIN',
-  '30MIN',
-  'HOUR',
-  '3HOUR',
-  '6HOUR',
-  '12HOUR',
-  'DAY',
-  'WEEK',
-  'MONTH',
-] as const;
-export type WindowSize = (typeof WINDOW_SIZES)[number];
+// One list of aggregation types and window sizes for meters and the usage API.
+import { AGGREGATION_TYPES, type AggregationType, WINDOW_SIZES, type WindowSize } from '../events/events.schemas.ts';
+export { AGGREGATION_TYPES, type AggregationType, WINDOW_SIZES, type WindowSize };
 export const RESET_USAGE = ['BILLING_PERIOD', 'NEVER'] as const;
 export type ResetUsage = (typeof RESET_USAGE)[number];
 
