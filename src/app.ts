@@ -11,11 +11,13 @@ import { registerCustomerRoutes } from './modules/customers/customers.routes.ts'
 import { createCustomersService } from './modules/customers/customers.service.ts';
 import { registerEventRoutes } from './modules/events/events.routes.ts';
 import { createEventsService } from './modules/events/events.service.ts';
+import { registerSubscriptionRoutes } from './modules/subscriptions/subscriptions.routes.ts';
+import { createSubscriptionsService } from './modules/subscriptions/subscriptions.service.ts';
 import { registerTenancyRoutes } from './modules/tenancy/tenancy.routes.ts';
 import { createTenancyService } from './modules/tenancy/tenancy.service.ts';
 import { registerWalletRoutes } from './modules/wallets/wallets.routes.ts';
 import { createWalletsService, walletExpiryTask } from './modules/wallets/wallets.service.ts';
-import { customerChangeEmitter, walletEventEmitter } from './modules/webhooks/emitters.ts';
+import { customerChangeEmitter, subscriptionEventEmitter, walletEventEmitter } from './modules/webhooks/emitters.ts';
 import { registerWebhookRoutes } from './modules/webhooks/webhooks.routes.ts';
 import { createWebhooksService, type WebhooksOptions } from './modules/webhooks/webhooks.service.ts';
 import type { BackgroundTask } from './platform/background/runner.ts';
@@ -60,7 +62,12 @@ export function createServices(
   customers.onChange(customerChangeEmitter(webhooks.outbox));
   wallets.onEvent(walletEventEmitter(webhooks.outbox, customers));
   const catalog = createCatalogServices({ db, clock });
-  return { tenancy, customers, events, idempotency, wallets, webhooks, catalog };
+  const subscriptions = createSubscriptionsService({ db, clock, customers });
+  catalog.registerEntityCheck('SUBSCRIPTION', subscriptions.exists);
+  catalog.plans.addDeletionGuard(subscriptions.planDeletionGuard);
+  customers.addDeletionGuard(subscriptions.customerDeletionGuard);
+  subscriptions.onEvent(subscriptionEventEmitter(webhooks.outbox, customers));
+  return { tenancy, customers, events, idempotency, wallets, webhooks, catalog, subscriptions };
 }
 export type Services = ReturnType<typeof createServices>;
 
@@ -168,6 +175,7 @@ export async function buildApp(options: AppOptions): Promise<{ app: App; service
   registerWalletRoutes(app, services.wallets);
   registerWebhookRoutes(app, services.webhooks);
   registerCatalogRoutes(app, services.catalog);
+  registerSubscriptionRoutes(app, services.subscriptions);
 
   await app.ready();
   return { app, services };

@@ -1,4 +1,5 @@
 import type { CustomerChangeListener, CustomersService } from '../customers/customers.service.ts';
+import type { SubscriptionEventListener } from '../subscriptions/subscriptions.service.ts';
 import type { WalletEventListener } from '../wallets/wallets.service.ts';
 import type { Outbox } from './outbox.ts';
 
@@ -36,4 +37,16 @@ export function walletEventEmitter(outbox: Outbox, customers: Pick<CustomersServ
     }
   };
   return listener;
+}
+
+export function subscriptionEventEmitter(
+  outbox: Outbox,
+  customers: Pick<CustomersService, 'findCustomerInTransaction'>,
+): SubscriptionEventListener {
+  return async (tx, scope, event) => {
+    await outbox.enqueue(tx, scope, event.type, async () => ({
+      subscription: event.subscription,
+      customer: await customers.findCustomerInTransaction(tx, scope, event.subscription.customer_id),
+    }));
+  };
 }
