@@ -1,9 +1,13 @@
+import { Type } from 'typebox';
 import type { App } from '../../platform/http/app-types.ts';
 import { ErrorResponse, IdParams } from '../../platform/http/schemas.ts';
 import {
   CancelSubscriptionRequest,
   CancelSubscriptionResponse,
   CreateSubscriptionRequest,
+  CustomerEntitlementsResponse,
+  EntitlementsQuery,
+  SubscriptionEntitlementsResponse,
   SubscriptionList,
   SubscriptionResponse,
   SubscriptionSearchRequest,
@@ -65,5 +69,53 @@ export function registerSubscriptionRoutes(app: App, subscriptions: Subscription
       },
     },
     async (request) => subscriptions.cancelSubscription(request.ctx, request.params.id, request.body),
+  );
+
+  app.get(
+    '/v1/subscriptions/:id/entitlements',
+    {
+      schema: {
+        tags,
+        operationId: 'getSubscriptionEntitlements',
+        params: IdParams,
+        querystring: EntitlementsQuery,
+        response: { 200: SubscriptionEntitlementsResponse, ...errors },
+      },
+    },
+    async (request) =>
+      subscriptions.getSubscriptionEntitlements(
+        request.ctx,
+        request.params.id,
+        request.query.feature_ids
+          ?.split(',')
+          .map((v) => v.trim())
+          .filter(Boolean),
+      ),
+  );
+
+  app.get(
+    '/v1/customers/:id/entitlements',
+    {
+      schema: {
+        tags,
+        operationId: 'getCustomerEntitlements',
+        params: IdParams,
+        response: { 200: CustomerEntitlementsResponse, ...errors },
+      },
+    },
+    async (request) => subscriptions.getCustomerEntitlements(request.ctx, { id: request.params.id }),
+  );
+
+  app.get(
+    '/v1/customers/external/:external_id/entitlements',
+    {
+      schema: {
+        tags,
+        operationId: 'getCustomerEntitlementsByExternalId',
+        params: Type.Object({ external_id: Type.String({ minLength: 1, maxLength: 255 }) }),
+        response: { 200: CustomerEntitlementsResponse, ...errors },
+      },
+    },
+    async (request) => subscriptions.getCustomerEntitlements(request.ctx, { externalId: request.params.external_id }),
   );
 }

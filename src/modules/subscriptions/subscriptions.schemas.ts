@@ -1,5 +1,6 @@
 import { Type } from 'typebox';
 import { DecimalString, ListOf, Metadata, SearchFields, StringEnum, Timestamp } from '../../platform/http/schemas.ts';
+import { FeatureResponse } from '../catalog/features.schemas.ts';
 import { BILLING_CYCLES, SUBSCRIPTION_BILLING_PERIODS } from './periods.ts';
 import { CANCELLATION_TYPES } from './subscriptions.service.ts';
 
@@ -151,3 +152,57 @@ export const CancelSubscriptionResponse = Type.Object(
   },
   { title: 'CancelSubscriptionResponse' },
 );
+
+const NullableLimit = Type.Union([Type.Integer(), Type.Null()], { description: 'null = unlimited' });
+
+export const AggregatedFeature = Type.Object(
+  {
+    feature: FeatureResponse,
+    entitlement: Type.Object({
+      is_enabled: Type.Boolean(),
+      usage_limit: Type.Optional(NullableLimit),
+      is_soft_limit: Type.Boolean(),
+      usage_reset_period: Type.Optional(Type.String()),
+      static_values: Type.Array(Type.String()),
+      config_values: Type.Array(Type.Record(Type.String(), Type.Unknown())),
+      aggregation_mode: StringEnum(['additive', 'parallel']),
+      buckets: Type.Array(
+        Type.Object({ entitlement_id: Type.String(), source_entity_id: Type.String(), usage_limit: NullableLimit }),
+      ),
+    }),
+    sources: Type.Array(
+      Type.Object({
+        subscription_id: Type.String(),
+        entity_id: Type.String(),
+        entity_type: StringEnum(['plan', 'subscription']),
+        entity_name: Type.String(),
+        quantity: Type.Integer(),
+        entitlement_id: Type.String(),
+        is_enabled: Type.Boolean(),
+        usage_limit: Type.Optional(NullableLimit),
+        usage_reset_period: Type.Optional(Type.String()),
+        static_value: Type.Optional(Type.String()),
+        config_value: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
+      }),
+    ),
+  },
+  { title: 'AggregatedFeature' },
+);
+
+export const SubscriptionEntitlementsResponse = Type.Object(
+  { subscription_id: Type.String(), plan_id: Type.String(), features: Type.Array(AggregatedFeature) },
+  { title: 'SubscriptionEntitlementsResponse' },
+);
+
+export const CustomerEntitlementsResponse = Type.Object(
+  {
+    customer_id: Type.String(),
+    subscriptions: Type.Array(SubscriptionResponse),
+    features: Type.Array(AggregatedFeature),
+  },
+  { title: 'CustomerEntitlementsResponse' },
+);
+
+export const EntitlementsQuery = Type.Object({
+  feature_ids: Type.Optional(Type.String({ description: 'comma-separated feature ids' })),
+});

@@ -13,6 +13,7 @@ import {
   SUBSCRIPTION_BILLING_PERIODS,
   type SubscriptionBillingPeriod,
 } from './periods.ts';
+import { aggregateEntitlements } from './entitlements.ts';
 import * as repo from './subscriptions.repo.ts';
 
 export const CANCELLATION_TYPES = ['immediate', 'end_of_period', 'scheduled_date'] as const;
@@ -585,6 +586,36 @@ export function createSubscriptionsService(deps: {
         ),
         pagination: { total, limit, offset },
       };
+    },
+
+    /** What the subscription grants per feature (§5.4), optionally only for some features. */
+    async getSubscriptionEntitlements(scope: Scope, id: string, featureIds?: string[]) {
+      const row = await repo.findSubscriptionById(db, scope, id);
+      if (!row) throw notFound('subscription', { id });
+      const features = await aggregateEntitlements(db, scope, [row], { at: clock.now(), featureIds });
+      return { subscription_id: row.id, plan_id: row.plan_id, features };
+    },
+
+    /** The sum of what the customer's active and trialing subscriptions grant (§5.4); 404 for unknown customers. */
+    async getCustomerEntitlements(scope: Scope, ref: { id?: string; externalId?: string }) {
+      let query = db
+        .selectFrom('customers')
+        .select('id')
+        .where('tenant_id', '=', scope.tenantId)
+        .where('environment_id', '=', scope.environmentId)
+        .where('status', '=', 'published');
+      query = ref.id ? query.where('id', '=', ref.id) : query.where('external_id', '=', ref.externalId ?? '');
+      const customer = await query.executeTakeFirst();
+      if (!customer) throw notFound('customer', ref.id ? { id: ref.id } : { external_id: ref.externalId });
+      const { rows } = await repo.listSubscriptions(db, scope, {
+        customer_ids: [customer.id],
+        subscription_status: ['active', 'trialing'],
+        order: 'asc',
+        limit: 1000,
+        offset: 0,
+      });
+      const features = await aggregateEntitlements(db, scope, rows, { at: clock.now() });
+      return { customer_id: customer.id, subscriptions: rows.map((r) => subscriptionView(r)), features };
     },
 
     /** The subscription's customer as seen in `tx` (for webhook payloads). */
