@@ -92,6 +92,8 @@ const EXTRA_FIELDS: Record<string, string> = {
     "@flexprice/sdk's createPrice requires and sends billing_cadence (RECURRING|ONETIME); the document omits it",
   'POST /v1/prices request trial_period':
     "@flexprice/sdk's createPrice sends trial days as trial_period; accepted as trial_period_days",
+  'POST /v1/subscriptions request billing_cadence':
+    "@flexprice/sdk's createSubscription requires and sends billing_cadence (RECURRING); the document omits it",
   'POST /v1/addons request type':
     "@flexprice/sdk's createAddon requires and sends type (onetime|multiple_instance); the document omits it",
 };

@@ -12,6 +12,8 @@ export const CreateSubscriptionRequest = Type.Object({
   external_customer_id: Type.Optional(Type.String({ maxLength: 255 })),
   currency: Type.String({ minLength: 3, maxLength: 3 }),
   billing_period: StringEnum(SUBSCRIPTION_BILLING_PERIODS),
+  // @flexprice/sdk requires and sends it; subscriptions are always recurring.
+  billing_cadence: Type.Optional(StringEnum(['RECURRING'])),
   billing_period_count: Type.Optional(Type.Integer({ minimum: 1 })),
   billing_cycle: Type.Optional(StringEnum(BILLING_CYCLES)),
   start_date: Type.Optional(Timestamp),
