@@ -240,6 +240,38 @@ describe('GET /v1/subscriptions/{id} and search', () => {
     assertEnvelope(await h.request(tenant, 'POST', '/v1/subscriptions/search', { subscription_status: ['x'] }), 400);
   });
 
+  it("lists a customer's subscriptions by external id, with line items on request", async () => {
+    const { tenant, customer, plan } = await setup();
+    const body = { plan_id: plan.id, customer_id: customer.id, currency: 'usd', billing_period: 'MONTHLY' };
+    const a = await subscribe(tenant, body);
+    await ok(tenant, 'POST', `/v1/subscriptions/${a.id}/cancel`, { cancellation_type: 'immediate' });
+    clock.advance(1000);
+    const b = await subscribe(tenant, body);
+    const list = await ok(tenant, 'GET', `/v1/customers/external/${customer.external_id}/subscriptions`);
+    assert.deepEqual(
+      list.items.map((s: { id: string }) => s.id),
+      [b.id, a.id],
+    );
+    assert.equal(list.pagination.total, 2);
+    assert.equal(list.items[0].line_items, undefined);
+    const expanded = await ok(
+      tenant,
+      'GET',
+      `/v1/customers/external/${customer.external_id}/subscriptions?expand=subscription_line_items`,
+    );
+    assert.equal(expanded.items[0].line_items.length, 2);
+    assertEnvelope(
+      await h.request(tenant, 'GET', `/v1/customers/external/${customer.external_id}/subscriptions?expand=coupons`),
+      400,
+    );
+    assertEnvelope(await h.request(tenant, 'GET', '/v1/customers/external/nobody/subscriptions'), 404);
+    const stranger = await h.newTenant();
+    assertEnvelope(
+      await h.request(stranger, 'GET', `/v1/customers/external/${customer.external_id}/subscriptions`),
+      404,
+    );
+  });
+
   it('answers 401 without a key and 404 for unknown ids and across environments', async () => {
     const { tenant, customer, plan } = await setup();
     const sub = await subscribe(tenant, {

@@ -118,4 +118,19 @@ export function registerSubscriptionRoutes(app: App, subscriptions: Subscription
     },
     async (request) => subscriptions.getCustomerEntitlements(request.ctx, { externalId: request.params.external_id }),
   );
+
+  app.get(
+    '/v1/customers/external/:external_id/subscriptions',
+    {
+      schema: {
+        tags,
+        operationId: 'getCustomerSubscriptionsByExternalId',
+        params: Type.Object({ external_id: Type.String({ minLength: 1, maxLength: 255 }) }),
+        querystring: Type.Object({ expand: Type.Optional(Type.String()) }),
+        response: { 200: SubscriptionList, ...errors },
+      },
+    },
+    async (request) =>
+      subscriptions.listCustomerSubscriptions(request.ctx, request.params.external_id, request.query.expand),
+  );
 }

@@ -618,6 +618,45 @@ export function createSubscriptionsService(deps: {
       return { customer_id: customer.id, subscriptions: rows.map((r) => subscriptionView(r)), features };
     },
 
+    /**
+     * Every subscription of the customer (any status), newest first; `expand=subscription_line_items` adds line
+     * items. 404 for an unknown customer.
+     */
+    async listCustomerSubscriptions(scope: Scope, externalId: string, expand?: string) {
+      const expanded = parseExpand(expand, ['subscription_line_items']);
+      const customer = await db
+        .selectFrom('customers')
+        .select('id')
+        .where('tenant_id', '=', scope.tenantId)
+        .where('environment_id', '=', scope.environmentId)
+        .where('external_id', '=', externalId)
+        .where('status', '=', 'published')
+        .executeTakeFirst();
+      if (!customer) throw notFound('customer', { external_id: externalId });
+      const limit = 1000;
+      const { rows, total } = await repo.listSubscriptions(db, scope, {
+        customer_ids: [customer.id],
+        limit,
+        offset: 0,
+      });
+      const items = expanded.has('subscription_line_items')
+        ? await repo.findLineItems(
+            db,
+            scope,
+            rows.map((r) => r.id),
+          )
+        : undefined;
+      return {
+        items: rows.map((r) =>
+          subscriptionView(
+            r,
+            items?.filter((i) => i.subscription_id === r.id),
+          ),
+        ),
+        pagination: { total, limit, offset: 0 },
+      };
+    },
+
     /** The subscription's customer as seen in `tx` (for webhook payloads). */
     async customerOf(tx: Tx, scope: Scope, subscription: SubscriptionView): Promise<CustomerView | undefined> {
       return deps.customers.findCustomerInTransaction(tx, scope, subscription.customer_id);
