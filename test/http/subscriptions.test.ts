@@ -427,6 +427,12 @@ describe('guards and catalog hooks', () => {
       feature_type: 'metered',
     });
     assertEnvelope(missing, 404);
+    const grant = { name: 'g', credits: '5', cadence: 'ONETIME', scope: 'SUBSCRIPTION', start_date: sub.start_date };
+    const created = await ok(tenant, 'POST', '/v1/creditgrants', { ...grant, subscription_id: sub.id });
+    assert.equal(created.subscription_id, sub.id);
+    assertEnvelope(await h.request(tenant, 'POST', '/v1/creditgrants', { ...grant, subscription_id: 'subs_x' }), 404);
+    const stranger = await h.newTenant();
+    assertEnvelope(await h.request(stranger, 'POST', '/v1/creditgrants', { ...grant, subscription_id: sub.id }), 404);
   });
 });
 
