@@ -11,12 +11,19 @@ import { registerCustomerRoutes } from './modules/customers/customers.routes.ts'
 import { createCustomersService } from './modules/customers/customers.service.ts';
 import { registerEventRoutes } from './modules/events/events.routes.ts';
 import { createEventsService } from './modules/events/events.service.ts';
+import { registerSubscriptionRoutes } from './modules/subscriptions/subscriptions.routes.ts';
+import { createSubscriptionsService } from './modules/subscriptions/subscriptions.service.ts';
 import { registerTenancyRoutes } from './modules/tenancy/tenancy.routes.ts';
 import { createTenancyService } from './modules/tenancy/tenancy.service.ts';
 import { registerWalletRoutes } from './modules/wallets/wallets.routes.ts';
 import { createWalletsService, walletExpiryTask } from './modules/wallets/wallets.service.ts';
 import { findRowByColumn } from './modules/catalog/catalog.repo.ts';
-import { catalogEventEmitters, customerChangeEmitter, walletEventEmitter } from './modules/webhooks/emitters.ts';
+import {
+  catalogEventEmitters,
+  customerChangeEmitter,
+  subscriptionEventEmitter,
+  walletEventEmitter,
+} from './modules/webhooks/emitters.ts';
 import { registerWebhookRoutes } from './modules/webhooks/webhooks.routes.ts';
 import { createWebhooksService, type WebhooksOptions } from './modules/webhooks/webhooks.service.ts';
 import type { BackgroundTask } from './platform/background/runner.ts';
@@ -69,7 +76,12 @@ export function createServices(
     const unit = await findRowByColumn(tx, 'price_units', scope, 'code', code.toLowerCase());
     return unit ? { currency: unit.base_currency, conversion_rate: unit.conversion_rate } : null;
   });
-  return { tenancy, customers, events, idempotency, wallets, webhooks, catalog };
+  const subscriptions = createSubscriptionsService({ db, clock, customers });
+  catalog.registerEntityCheck('SUBSCRIPTION', subscriptions.exists);
+  catalog.plans.addDeletionGuard(subscriptions.planDeletionGuard);
+  customers.addDeletionGuard(subscriptions.customerDeletionGuard);
+  subscriptions.onEvent(subscriptionEventEmitter(webhooks.outbox, customers));
+  return { tenancy, customers, events, idempotency, wallets, webhooks, catalog, subscriptions };
 }
 export type Services = ReturnType<typeof createServices>;
 
@@ -177,6 +189,7 @@ export async function buildApp(options: AppOptions): Promise<{ app: App; service
   registerWalletRoutes(app, services.wallets);
   registerWebhookRoutes(app, services.webhooks);
   registerCatalogRoutes(app, services.catalog);
+  registerSubscriptionRoutes(app, services.subscriptions);
 
   await app.ready();
   return { app, services };

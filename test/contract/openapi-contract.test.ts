@@ -92,6 +92,8 @@ const EXTRA_FIELDS: Record<string, string> = {
     "@flexprice/sdk's createPrice requires and sends billing_cadence (RECURRING|ONETIME); the document omits it",
   'POST /v1/prices request trial_period':
     "@flexprice/sdk's createPrice sends trial days as trial_period; accepted as trial_period_days",
+  'POST /v1/subscriptions request billing_cadence':
+    "@flexprice/sdk's createSubscription requires and sends billing_cadence (RECURRING); the document omits it",
   'POST /v1/addons request type':
     "@flexprice/sdk's createAddon requires and sends type (onetime|multiple_instance); the document omits it",
 };
@@ -122,6 +124,51 @@ const OMITTED_RESPONSE_FIELDS: Record<string, string> = {
   'EntitlementResponse.grant_duration_unit': 'entitlement grants are refused (501), so no entitlement has one to show',
   'EntitlementResponse.grant_allocation_behavior':
     'entitlement grants are refused (501), so no entitlement has one to show',
+  // Subscriptions (first slice: create, read, search, cancel)
+  'CancelSubscriptionResponse.proration_invoice': 'no proration in this slice (proration_behavior none), so no invoice',
+  'SubscriptionResponse.active_pause_id':
+    'pause/resume are not built (the reference document has no pause route either)',
+  'SubscriptionResponse.pauses': 'pause/resume are not built (the reference document has no pause route either)',
+  'SubscriptionResponse.auto_invoice_threshold': 'auto-invoice thresholds belong to billing (not built yet)',
+  'SubscriptionResponse.checkout_session': 'checkout needs a payment provider; Tally has none',
+  'SubscriptionResponse.gateway_payment_method_id': 'payment-provider field; Tally has no provider integrations',
+  'SubscriptionResponse.commitment_amount': 'commitments are not accepted on create, so there is none to show',
+  'SubscriptionResponse.commitment_duration': 'commitments are not accepted on create, so there is none to show',
+  'SubscriptionResponse.enable_true_up': 'commitments are not accepted on create, so there is none to show',
+  'SubscriptionResponse.overage_factor': 'commitments are not accepted on create, so there is none to show',
+  'SubscriptionResponse.coupon_associations': 'Tally has no coupons module',
+  'SubscriptionResponse.credit_grants': 'subscription credit grants are applied by billing (not built yet)',
+  'SubscriptionResponse.entitlements': 'served by GET /subscriptions/{id}/entitlements once built; not embedded',
+  'SubscriptionResponse.customer': 'an expand in the reference; Tally returns customer_id (expand not built yet)',
+  'SubscriptionResponse.plan': 'an expand in the reference; Tally returns plan_id (expand not built yet)',
+  'SubscriptionResponse.invoicing_customer_id': 'only standalone subscriptions: the invoicing customer is the customer',
+  'SubscriptionResponse.parent_subscription_id': 'only standalone subscriptions: there is no parent',
+  'SubscriptionResponse.latest_invoice': 'invoices are not built yet',
+  'SubscriptionResponse.phases': 'subscription phases are not built',
+  'SubscriptionResponse.synced_price_sequence':
+    "the reference's plan-price sync stamp; Tally has no plan-price sync yet",
+  'subscription.SubscriptionLineItem.addon_association_id':
+    'addons cannot be attached yet, every line item is a plan price',
+  'subscription.SubscriptionLineItem.subscription_phase_id': 'subscription phases are not built',
+  'subscription.SubscriptionLineItem.meter':
+    'an expand in the reference; Tally returns meter_id and meter_display_name',
+  'subscription.SubscriptionLineItem.price': 'an expand in the reference; Tally returns price_id (GET /prices/{id})',
+  'subscription.SubscriptionLineItem.commitment_amount':
+    'line-item commitments are not accepted, so there is none to show',
+  'subscription.SubscriptionLineItem.commitment_duration':
+    'line-item commitments are not accepted, so there is none to show',
+  'subscription.SubscriptionLineItem.commitment_overage_factor':
+    'line-item commitments are not accepted, so there is none to show',
+  'subscription.SubscriptionLineItem.commitment_quantity':
+    'line-item commitments are not accepted, so there is none to show',
+  'subscription.SubscriptionLineItem.commitment_time_buckets':
+    'line-item commitments are not accepted, so there is none to show',
+  'subscription.SubscriptionLineItem.commitment_true_up_enabled':
+    'line-item commitments are not accepted, so there is none to show',
+  'subscription.SubscriptionLineItem.commitment_type':
+    'line-item commitments are not accepted, so there is none to show',
+  'subscription.SubscriptionLineItem.commitment_windowed':
+    'line-item commitments are not accepted, so there is none to show',
 };
 
 /** EXTRA_FIELDS entries some operation needed (checked for staleness after the field tests ran). */

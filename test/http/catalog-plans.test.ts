@@ -390,10 +390,7 @@ describe('entitlements', () => {
         feature_type: 'boolean',
       }),
     ],
-    [
-      'entity_type SUBSCRIPTION before subscriptions exist',
-      (s) => ({ entity_type: 'SUBSCRIPTION', entity_id: 'subs_x', feature_id: s.flag.id, feature_type: 'boolean' }),
-    ],
+    // entity_type SUBSCRIPTION: the subscriptions module now checks existence (404), test/http/subscriptions.test.ts
   ];
   for (const [what, body] of invalid) {
     it(`rejects ${what} with 400 and stores nothing`, async () => {
@@ -673,10 +670,7 @@ describe('credit grants', () => {
     ['dates on a PLAN grant', (p) => ({ plan_id: p, start_date: '2026-01-01T00:00:00Z' })],
     ['a zero conversion rate', (p) => ({ plan_id: p, conversion_rate: '0' })],
     ['a negative priority', (p) => ({ plan_id: p, priority: -1 })],
-    [
-      'SUBSCRIPTION scope before subscriptions exist',
-      () => ({ scope: 'SUBSCRIPTION', subscription_id: 'subs_x', start_date: '2026-01-01T00:00:00Z' }),
-    ],
+    // SUBSCRIPTION scope: the subscriptions module now checks existence (404), test/http/subscriptions.test.ts
   ];
   for (const [what, body] of invalid) {
     it(`rejects ${what} with 400`, async () => {

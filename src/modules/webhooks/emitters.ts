@@ -1,6 +1,7 @@
 import type { EntitlementEvent } from '../catalog/entitlements.service.ts';
 import type { FeatureEvent } from '../catalog/features.service.ts';
 import type { CustomerChangeListener, CustomersService } from '../customers/customers.service.ts';
+import type { SubscriptionEventListener } from '../subscriptions/subscriptions.service.ts';
 import type { WalletEventListener } from '../wallets/wallets.service.ts';
 import type { Tx } from '../../platform/db/database.ts';
 import type { Scope } from '../../platform/http/context.ts';
@@ -51,5 +52,17 @@ export function catalogEventEmitters(outbox: Outbox) {
     entitlements: (async (tx, scope, event) => {
       await outbox.enqueue(tx, scope, event.type, { entitlement: event.entitlement });
     }) satisfies (...args: [Tx, Scope, EntitlementEvent]) => Promise<void>,
+  };
+}
+
+export function subscriptionEventEmitter(
+  outbox: Outbox,
+  customers: Pick<CustomersService, 'findCustomerInTransaction'>,
+): SubscriptionEventListener {
+  return async (tx, scope, event) => {
+    await outbox.enqueue(tx, scope, event.type, async () => ({
+      subscription: event.subscription,
+      customer: await customers.findCustomerInTransaction(tx, scope, event.subscription.customer_id),
+    }));
   };
 }

@@ -1,6 +1,7 @@
 import type { EntitlementView } from '../catalog/catalog.views.ts';
 import type { FeatureView } from '../catalog/features.service.ts';
 import type { CustomerView } from '../customers/customers.service.ts';
+import type { SubscriptionView } from '../subscriptions/subscriptions.service.ts';
 import type { WalletAlertView, WalletTransactionView, WalletView } from '../wallets/wallets.service.ts';
 
 /**
@@ -230,6 +231,40 @@ const entitlementEvent = define<{ entitlement: EntitlementView }>({
   build: ({ entitlement }) => ({ entitlement: withDocumentedMeters(entitlement) }),
 });
 
+/** `webhookDto.Subscription`: the documented subset of the subscription, with its customer. */
+function subscriptionPayload(subscription: SubscriptionView, customer: CustomerView | undefined) {
+  const s = subscription;
+  return {
+    id: s.id,
+    lookup_key: s.lookup_key,
+    customer_id: s.customer_id,
+    ...(customer ? { customer: customerPayload(customer) } : {}),
+    plan_id: s.plan_id,
+    subscription_type: s.subscription_type,
+    subscription_status: s.subscription_status,
+    currency: s.currency,
+    billing_cadence: s.billing_cadence,
+    billing_period: s.billing_period,
+    billing_period_count: s.billing_period_count,
+    start_date: s.start_date,
+    ...(s.end_date ? { end_date: s.end_date } : {}),
+    current_period_start: s.current_period_start,
+    current_period_end: s.current_period_end,
+    ...(s.cancelled_at ? { cancelled_at: s.cancelled_at } : {}),
+    ...(s.cancel_at ? { cancel_at: s.cancel_at } : {}),
+    cancel_at_period_end: s.cancel_at_period_end,
+    ...(s.trial_start ? { trial_start: s.trial_start } : {}),
+    ...(s.trial_end ? { trial_end: s.trial_end } : {}),
+    pause_status: s.pause_status,
+    metadata: s.metadata,
+  };
+}
+
+const subscriptionEvent = define<{ subscription: SubscriptionView; customer?: CustomerView | undefined }>({
+  schema: 'webhookDto.SubscriptionWebhookPayload',
+  build: ({ subscription, customer }) => ({ subscription: subscriptionPayload(subscription, customer) }),
+});
+
 export const WEBHOOK_EVENTS = {
   'customer.created': customerEvent,
   'customer.updated': customerEvent,
@@ -255,6 +290,8 @@ export const WEBHOOK_EVENTS = {
   'entitlement.created': entitlementEvent,
   'entitlement.updated': entitlementEvent,
   'entitlement.deleted': entitlementEvent,
+  'subscription.created': subscriptionEvent,
+  'subscription.cancelled': subscriptionEvent,
 } satisfies Partial<Record<WebhookEventName, EventDefinition<never>>>;
 
 export type EmittedEventType = keyof typeof WEBHOOK_EVENTS;

@@ -390,6 +390,56 @@ export interface CreditGrantsTable extends CatalogRowBase {
   metadata: Json<Record<string, string>>;
 }
 
+export interface SubscriptionsTable extends CatalogRowBase {
+  customer_id: string;
+  plan_id: string;
+  lookup_key: string;
+  currency: string;
+  billing_period: string;
+  billing_period_count: number;
+  billing_cycle: string;
+  billing_anchor: Timestamp;
+  start_date: Timestamp;
+  end_date: NullableTimestamp;
+  current_period_start: Timestamp;
+  current_period_end: Timestamp;
+  trial_start: NullableTimestamp;
+  trial_end: NullableTimestamp;
+  subscription_status: string;
+  cancel_at: NullableTimestamp;
+  cancel_at_period_end: boolean;
+  cancelled_at: NullableTimestamp;
+  collection_method: string;
+  payment_behavior: string;
+  payment_terms: string;
+  timezone: string;
+  metadata: Json<Record<string, string>>;
+  version: number;
+}
+
+export interface SubscriptionLineItemsTable extends CatalogRowBase {
+  subscription_id: string;
+  customer_id: string;
+  entity_type: string;
+  entity_id: string;
+  plan_display_name: string;
+  price_id: string;
+  price_type: string;
+  meter_id: string | null;
+  meter_display_name: string;
+  display_name: string;
+  quantity: Numeric;
+  currency: string;
+  billing_period: string;
+  billing_period_count: number;
+  invoice_cadence: string;
+  price_unit_id: string | null;
+  price_unit: string | null;
+  start_date: Timestamp;
+  end_date: NullableTimestamp;
+  metadata: Json<Record<string, string>>;
+}
+
 /** Every table of the database. Each module adds its own tables here. */
 export interface Database {
   tenants: TenantsTable;
@@ -413,4 +463,6 @@ export interface Database {
   prices: PricesTable;
   entitlements: EntitlementsTable;
   credit_grants: CreditGrantsTable;
+  subscriptions: SubscriptionsTable;
+  subscription_line_items: SubscriptionLineItemsTable;
 }

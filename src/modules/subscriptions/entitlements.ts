@@ -1,0 +1,162 @@
+import type { Executor } from '../../platform/db/database.ts';
+import type { Scope } from '../../platform/http/context.ts';
+import * as catalogRepo from '../catalog/catalog.repo.ts';
+import { type FeatureView, featureView } from '../catalog/features.service.ts';
+import { meterView } from '../catalog/meters.service.ts';
+import type { SubscriptionRow } from './subscriptions.repo.ts';
+
+/**
+ * Entitlement aggregation (reference behaviour §5.4): what a subscription, or all live subscriptions of a customer,
+ * grant per feature. Sources per subscription: its plan's entitlements and its own (SUBSCRIPTION-scoped ones active
+ * now); a subscription entitlement with `parent_entitlement_id` replaces that plan entitlement. Disabled
+ * entitlements are ignored. Addons are not attachable yet, so they contribute nothing.
+ */
+export interface EntitlementSourceView {
+  subscription_id: string;
+  entity_id: string;
+  entity_type: 'plan' | 'subscription';
+  entity_name: string;
+  quantity: number;
+  entitlement_id: string;
+  is_enabled: boolean;
+  usage_limit?: number | null;
+  usage_reset_period?: string;
+  static_value?: string;
+  config_value?: Record<string, unknown>;
+}
+
+export interface AggregatedFeatureView {
+  feature: FeatureView;
+  entitlement: {
+    is_enabled: boolean;
+    usage_limit?: number | null;
+    is_soft_limit: boolean;
+    usage_reset_period?: string;
+    static_values: string[];
+    config_values: Array<Record<string, unknown>>;
+    aggregation_mode: 'additive' | 'parallel';
+    buckets: Array<{ entitlement_id: string; source_entity_id: string; usage_limit: number | null }>;
+  };
+  sources: EntitlementSourceView[];
+}
+
+type EntitlementRow = catalogRepo.Row<'entitlements'>;
+
+const isActiveAt = (row: EntitlementRow, at: Date) =>
+  (!row.start_date || row.start_date.getTime() <= at.getTime()) &&
+  (!row.end_date || row.end_date.getTime() > at.getTime());
+
+/** The most frequent value; ties go to the value seen first. */
+function mostFrequent(values: string[]): string | undefined {
+  const counts = new Map<string, number>();
+  for (const v of values) counts.set(v, (counts.get(v) ?? 0) + 1);
+  let best: string | undefined;
+  for (const [value, count] of counts) if (best === undefined || count > (counts.get(best) ?? 0)) best = value;
+  return best;
+}
+
+export async function aggregateEntitlements(
+  executor: Executor,
+  scope: Scope,
+  subscriptions: SubscriptionRow[],
+  options: { at: Date; featureIds?: string[] | undefined },
+): Promise<AggregatedFeatureView[]> {
+  if (subscriptions.length === 0) return [];
+  const planIds = [...new Set(subscriptions.map((s) => s.plan_id))];
+  const [plans, planEntitlements, subscriptionEntitlements] = await Promise.all([
+    catalogRepo.findRowsByIds(executor, 'plans', scope, planIds),
+    catalogRepo.findRowsByColumn(executor, 'entitlements', scope, 'entity_id', planIds, [
+      catalogRepo.equals('entity_type', 'PLAN'),
+    ]),
+    catalogRepo.findRowsByColumn(
+      executor,
+      'entitlements',
+      scope,
+      'entity_id',
+      subscriptions.map((s) => s.id),
+      [catalogRepo.equals('entity_type', 'SUBSCRIPTION')],
+    ),
+  ]);
+  const planNames = new Map(plans.map((p) => [p.id, p.name]));
+  const wanted = options.featureIds?.length ? new Set(options.featureIds) : undefined;
+
+  const byFeature = new Map<string, Array<{ row: EntitlementRow; source: EntitlementSourceView }>>();
+  for (const subscription of subscriptions) {
+    const own = subscriptionEntitlements.filter((e) => e.entity_id === subscription.id && isActiveAt(e, options.at));
+    const replaced = new Set(own.flatMap((e) => (e.parent_entitlement_id ? [e.parent_entitlement_id] : [])));
+    const inherited = planEntitlements.filter((e) => e.entity_id === subscription.plan_id && !replaced.has(e.id));
+    for (const row of [...inherited, ...own]) {
+      if (!row.is_enabled || (wanted && !wanted.has(row.feature_id))) continue;
+      const fromPlan = row.entity_type === 'PLAN';
+      const source: EntitlementSourceView = {
+        subscription_id: subscription.id,
+        entity_id: row.entity_id,
+        entity_type: fromPlan ? 'plan' : 'subscription',
+        entity_name: planNames.get(subscription.plan_id) ?? '',
+        quantity: 1,
+        entitlement_id: row.id,
+        is_enabled: row.is_enabled,
+        ...(row.feature_type === 'metered'
+          ? { usage_limit: row.usage_limit === null ? null : Number(row.usage_limit) }
+          : {}),
+        ...(row.usage_reset_period ? { usage_reset_period: row.usage_reset_period } : {}),
+        ...(row.static_value ? { static_value: row.static_value } : {}),
+        ...(row.config_value ? { config_value: row.config_value as Record<string, unknown> } : {}),
+      };
+      const list = byFeature.get(row.feature_id) ?? [];
+      list.push({ row, source });
+      byFeature.set(row.feature_id, list);
+    }
+  }
+
+  const featureRows = await catalogRepo.findRowsByIds(executor, 'features', scope, [...byFeature.keys()]);
+  const meterRows = await catalogRepo.findRowsByIds(
+    executor,
+    'meters',
+    scope,
+    featureRows.flatMap((f) => (f.meter_id ? [f.meter_id] : [])),
+  );
+  const meters = new Map(meterRows.map((m) => [m.id, meterView(m)]));
+  const features = new Map(
+    featureRows.map((f) => [f.id, featureView(f, f.meter_id ? meters.get(f.meter_id) : undefined)]),
+  );
+
+  const out: AggregatedFeatureView[] = [];
+  for (const [featureId, entries] of byFeature) {
+    const feature = features.get(featureId);
+    if (!feature) continue; // an archived feature grants nothing
+    const rows = entries.map((e) => e.row);
+    const metered = feature.type === 'metered';
+    const unlimited = rows.some((r) => r.usage_limit === null);
+    const limit = rows.reduce((sum, r) => sum + BigInt(r.usage_limit ?? 0), 0n);
+    const parallel = rows.some((r) => r.aggregation_mode === 'parallel');
+    const resetPeriod = metered
+      ? mostFrequent(rows.flatMap((r) => (r.usage_reset_period ? [r.usage_reset_period] : [])))
+      : undefined;
+    out.push({
+      feature,
+      entitlement: {
+        is_enabled: rows.some((r) => r.is_enabled),
+        ...(metered ? { usage_limit: unlimited ? null : Number(limit) } : {}),
+        is_soft_limit: metered && rows.some((r) => r.is_soft_limit),
+        ...(resetPeriod ? { usage_reset_period: resetPeriod } : {}),
+        static_values:
+          feature.type === 'static' ? [...new Set(rows.map((r) => r.static_value).filter((v) => v !== ''))] : [],
+        config_values:
+          feature.type === 'config'
+            ? rows.flatMap((r) => (r.config_value ? [r.config_value as Record<string, unknown>] : []))
+            : [],
+        aggregation_mode: parallel ? 'parallel' : 'additive',
+        buckets: parallel
+          ? rows.map((r) => ({
+              entitlement_id: r.id,
+              source_entity_id: r.entity_id,
+              usage_limit: r.usage_limit === null ? null : Number(r.usage_limit),
+            }))
+          : [],
+      },
+      sources: entries.map((e) => e.source),
+    });
+  }
+  return out.sort((a, b) => a.feature.name.localeCompare(b.feature.name) || a.feature.id.localeCompare(b.feature.id));
+}

@@ -1,0 +1,154 @@
+import type { Insertable, Selectable, Updateable } from 'kysely';
+import type { Executor } from '../../platform/db/database.ts';
+import {
+  applyFilters,
+  applySort,
+  type FieldMap,
+  type FilterCondition,
+  type SortCondition,
+} from '../../platform/db/query.ts';
+import type { SubscriptionLineItemsTable, SubscriptionsTable } from '../../platform/db/schema.ts';
+import type { Scope } from '../../platform/http/context.ts';
+
+export type SubscriptionRow = Selectable<SubscriptionsTable>;
+export type LineItemRow = Selectable<SubscriptionLineItemsTable>;
+
+/** Live (not yet ended) subscription statuses: they block deleting their plan or customer. */
+export const LIVE_STATUSES = ['active', 'trialing', 'paused', 'incomplete', 'draft'];
+
+export const SUBSCRIPTION_FIELDS: FieldMap = {
+  id: { column: 'id', type: 'string' },
+  customer_id: { column: 'customer_id', type: 'string' },
+  plan_id: { column: 'plan_id', type: 'string' },
+  lookup_key: { column: 'lookup_key', type: 'string' },
+  currency: { column: 'currency', type: 'string' },
+  billing_period: { column: 'billing_period', type: 'string' },
+  billing_period_count: { column: 'billing_period_count', type: 'number' },
+  billing_cycle: { column: 'billing_cycle', type: 'string' },
+  subscription_status: { column: 'subscription_status', type: 'string' },
+  start_date: { column: 'start_date', type: 'date' },
+  end_date: { column: 'end_date', type: 'date' },
+  current_period_start: { column: 'current_period_start', type: 'date' },
+  current_period_end: { column: 'current_period_end', type: 'date' },
+  status: { column: 'status', type: 'string' },
+  created_at: { column: 'created_at', type: 'date' },
+  updated_at: { column: 'updated_at', type: 'date' },
+};
+
+export function insertSubscription(db: Executor, row: Insertable<SubscriptionsTable>) {
+  return db.insertInto('subscriptions').values(row).returningAll().executeTakeFirstOrThrow();
+}
+
+export async function insertLineItems(db: Executor, rows: Array<Insertable<SubscriptionLineItemsTable>>) {
+  if (rows.length === 0) return [];
+  return db.insertInto('subscription_line_items').values(rows).returningAll().execute();
+}
+
+export function findSubscriptionById(db: Executor, scope: Scope, id: string, options: { forUpdate?: boolean } = {}) {
+  let query = db
+    .selectFrom('subscriptions')
+    .selectAll()
+    .where('tenant_id', '=', scope.tenantId)
+    .where('environment_id', '=', scope.environmentId)
+    .where('id', '=', id)
+    .where('status', '=', 'published');
+  if (options.forUpdate) query = query.forUpdate();
+  return query.executeTakeFirst();
+}
+
+export function updateSubscriptionById(
+  db: Executor,
+  scope: Scope,
+  id: string,
+  changes: Updateable<SubscriptionsTable>,
+) {
+  return db
+    .updateTable('subscriptions')
+    .set(changes)
+    .where('tenant_id', '=', scope.tenantId)
+    .where('environment_id', '=', scope.environmentId)
+    .where('id', '=', id)
+    .returningAll()
+    .executeTakeFirstOrThrow();
+}
+
+/** Live line items of the subscriptions, oldest first. */
+export async function findLineItems(db: Executor, scope: Scope, subscriptionIds: string[]) {
+  if (subscriptionIds.length === 0) return [];
+  return db
+    .selectFrom('subscription_line_items')
+    .selectAll()
+    .where('tenant_id', '=', scope.tenantId)
+    .where('environment_id', '=', scope.environmentId)
+    .where('subscription_id', 'in', [...new Set(subscriptionIds)])
+    .where('status', '=', 'published')
+    .orderBy('created_at', 'asc')
+    .orderBy('id', 'asc')
+    .execute();
+}
+
+/** Whether a live subscription refers to the plan / belongs to the customer. */
+export async function hasLiveSubscription(db: Executor, scope: Scope, column: 'plan_id' | 'customer_id', id: string) {
+  const row = await db
+    .selectFrom('subscriptions')
+    .select('id')
+    .where('tenant_id', '=', scope.tenantId)
+    .where('environment_id', '=', scope.environmentId)
+    .where(column, '=', id)
+    .where('status', '=', 'published')
+    .where('subscription_status', 'in', LIVE_STATUSES)
+    .limit(1)
+    .executeTakeFirst();
+  return Boolean(row);
+}
+
+export interface SubscriptionFilter {
+  limit: number;
+  offset: number;
+  status?: string | undefined;
+  order?: 'asc' | 'desc' | undefined;
+  sort?: SortCondition[] | string | undefined;
+  filters?: FilterCondition[] | undefined;
+  subscription_ids?: string[] | undefined;
+  customer_ids?: string[] | undefined;
+  plan_id?: string | undefined;
+  subscription_status?: string[] | undefined;
+  billing_period?: string[] | undefined;
+  active_at?: Date | undefined;
+  start_time?: string | undefined;
+  end_time?: string | undefined;
+}
+
+const nonEmpty = (values: string[]) => (values.length ? values : ['']);
+
+export async function listSubscriptions(db: Executor, scope: Scope, filter: SubscriptionFilter) {
+  let query = db
+    .selectFrom('subscriptions')
+    .where('tenant_id', '=', scope.tenantId)
+    .where('environment_id', '=', scope.environmentId)
+    .where('status', '=', filter.status ?? 'published');
+  if (filter.subscription_ids) query = query.where('id', 'in', nonEmpty(filter.subscription_ids));
+  if (filter.customer_ids) query = query.where('customer_id', 'in', nonEmpty(filter.customer_ids));
+  if (filter.plan_id !== undefined) query = query.where('plan_id', '=', filter.plan_id);
+  if (filter.subscription_status?.length) {
+    query = query.where('subscription_status', 'in', filter.subscription_status);
+  }
+  if (filter.billing_period?.length) query = query.where('billing_period', 'in', filter.billing_period);
+  if (filter.active_at) {
+    const at = filter.active_at;
+    query = query
+      .where('start_date', '<=', at)
+      .where((eb) => eb.or([eb('end_date', 'is', null), eb('end_date', '>', at)]));
+  }
+  if (filter.start_time) query = query.where('created_at', '>=', new Date(filter.start_time));
+  if (filter.end_time) query = query.where('created_at', '<=', new Date(filter.end_time));
+  query = applyFilters(query, filter.filters, SUBSCRIPTION_FIELDS, 'subscription');
+  const [countRow, rows] = await Promise.all([
+    query.select((eb) => eb.fn.countAll<string>().as('total')).executeTakeFirstOrThrow(),
+    applySort(query.selectAll(), filter.sort, filter.order, SUBSCRIPTION_FIELDS, 'subscription')
+      .limit(filter.limit)
+      .offset(filter.offset)
+      .execute(),
+  ]);
+  return { rows, total: Number(countRow.total) };
+}
