@@ -212,6 +212,11 @@ describe('GET /v1/subscriptions/{id} and search', () => {
     );
     const none = await ok(tenant, 'POST', '/v1/subscriptions/search', { external_customer_id: 'nobody' });
     assert.equal(none.pagination.total, 0);
+    const both = await ok(tenant, 'POST', '/v1/subscriptions/search', {
+      customer_id: other.id,
+      external_customer_id: 'cus-1',
+    });
+    assert.equal(both.pagination.total, 0);
     const byPeriod = await ok(tenant, 'POST', '/v1/subscriptions/search', {
       billing_period: ['ANNUAL'],
       with_line_items: true,

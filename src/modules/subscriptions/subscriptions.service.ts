@@ -549,8 +549,12 @@ export function createSubscriptionsService(deps: {
         oneOf(value, ['active', 'paused', 'cancelled', 'incomplete', 'trialing', 'draft'], 'subscription_status');
       }
       for (const value of search.billing_period ?? []) oneOf(value, SUBSCRIPTION_BILLING_PERIODS, 'billing_period');
+      // customer_ids, customer_id and external_customer_id all apply (intersection).
       let customerIds = search.customer_ids;
-      if (search.customer_id !== undefined) customerIds = [...(customerIds ?? []), search.customer_id];
+      const narrow = (ids: string[]) => {
+        customerIds = customerIds ? customerIds.filter((id) => ids.includes(id)) : ids;
+      };
+      if (search.customer_id !== undefined) narrow([search.customer_id]);
       if (search.external_customer_id !== undefined) {
         const customer = await db
           .selectFrom('customers')
@@ -560,8 +564,7 @@ export function createSubscriptionsService(deps: {
           .where('external_id', '=', search.external_customer_id)
           .where('status', '=', 'published')
           .executeTakeFirst();
-        customerIds = [...(customerIds ?? []), customer?.id ?? ''];
-        if (!customer) customerIds = [''];
+        narrow(customer ? [customer.id] : []);
       }
       const { rows, total } = await repo.listSubscriptions(db, scope, {
         ...search,
