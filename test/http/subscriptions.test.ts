@@ -476,3 +476,24 @@ describe('webhooks', () => {
     assert.ok(cancelled.subscription.cancelled_at);
   });
 });
+
+describe('POST /v1/subscriptions with reference fields Tally does not implement yet', () => {
+  for (const [field, value] of [
+    ['addons', [{ addon_id: 'addon_x' }]],
+    ['override_line_items', [{ price_id: 'price_x', amount: '1' }]],
+    ['credit_grants', [{ name: 'g' }]],
+    ['subscription_status', 'draft'],
+  ] as const) {
+    it(`refuses a non-empty ${field} with 400 and creates nothing`, async () => {
+      const { tenant, customer, plan } = await setup();
+      const base = { plan_id: plan.id, customer_id: customer.id, currency: 'USD', billing_period: 'MONTHLY' };
+      const response = await h.request(tenant, 'POST', '/v1/subscriptions', { ...base, [field]: value });
+      assertEnvelope(response, 400, 'validation_error');
+      assert.match(response.json().message, new RegExp(field));
+      const list = await h.request(tenant, 'POST', '/v1/subscriptions/search', {});
+      assert.equal(list.json().pagination.total, 0);
+      // empty values are what clients send by default, and mean nothing to implement
+      await subscribe(tenant, { ...base, [field]: Array.isArray(value) ? [] : null });
+    });
+  }
+});

@@ -1,4 +1,5 @@
 import { Type } from 'typebox';
+import { validation } from '../../platform/errors.ts';
 import type { App } from '../../platform/http/app-types.ts';
 import { ErrorResponse, IdParams } from '../../platform/http/schemas.ts';
 import {
@@ -15,6 +16,49 @@ import {
 import type { SubscriptionsService } from './subscriptions.service.ts';
 
 const tags = ['Subscriptions'];
+
+/**
+ * Create-request fields of the reference that Tally does not implement yet. Silently dropping them would bill a
+ * customer differently from what the caller asked for, so a non-empty value is refused with 400.
+ */
+const UNSUPPORTED_CREATE_FIELDS = [
+  'addons',
+  'auto_invoice_threshold',
+  'billing_anchor',
+  'checkout',
+  'commitment_amount',
+  'commitment_duration',
+  'coupons',
+  'credit_grants',
+  'enable_true_up',
+  'gateway_payment_method_id',
+  'inheritance',
+  'line_item_commitments',
+  'line_item_coupons',
+  'line_items',
+  'overage_factor',
+  'override_entitlements',
+  'override_line_items',
+  'phases',
+  'proration_behavior',
+  'subscription_coupons',
+  'subscription_status',
+  'tax_rate_overrides',
+];
+
+function isEmpty(value: unknown): boolean {
+  if (value === null || value === undefined || value === false || value === '') return true;
+  if (Array.isArray(value)) return value.length === 0;
+  return typeof value === 'object' && Object.keys(value).length === 0;
+}
+
+function refuseUnsupportedFields(body: unknown): void {
+  if (!body || typeof body !== 'object') return;
+  for (const field of UNSUPPORTED_CREATE_FIELDS) {
+    const value = (body as Record<string, unknown>)[field];
+    if (!isEmpty(value)) throw validation(`${field} is not supported yet`, { field });
+  }
+}
 const errors = { 400: ErrorResponse, 401: ErrorResponse, 404: ErrorResponse, 409: ErrorResponse };
 
 export function registerSubscriptionRoutes(app: App, subscriptions: SubscriptionsService): void {
@@ -27,6 +71,8 @@ export function registerSubscriptionRoutes(app: App, subscriptions: Subscription
         body: CreateSubscriptionRequest,
         response: { 201: SubscriptionResponse, ...errors },
       },
+      // Before validation, which drops fields the schema does not list.
+      preValidation: async (request) => refuseUnsupportedFields(request.body),
     },
     async (request, reply) => reply.status(201).send(await subscriptions.createSubscription(request.ctx, request.body)),
   );
