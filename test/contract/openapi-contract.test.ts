@@ -118,12 +118,12 @@ const OMITTED_RESPONSE_FIELDS: Record<string, string> = {
   'FeatureResponse.group': 'Tally has no groups module: group_id is stored as given, there is no group to expand',
   'PriceResponse.group': 'Tally has no groups module: group_id is stored as given, there is no group to expand',
   'PriceResponse.sequence': "the reference's plan-price sync stamp; Tally has no plan-price sync yet",
-  'EntitlementResponse.grant_measure': 'entitlement grants are refused (501), so no entitlement has one to show',
-  'EntitlementResponse.grant_quota': 'entitlement grants are refused (501), so no entitlement has one to show',
-  'EntitlementResponse.grant_duration_value': 'entitlement grants are refused (501), so no entitlement has one to show',
-  'EntitlementResponse.grant_duration_unit': 'entitlement grants are refused (501), so no entitlement has one to show',
+  'EntitlementResponse.grant_measure': 'entitlement grants are refused (400), so no entitlement has one to show',
+  'EntitlementResponse.grant_quota': 'entitlement grants are refused (400), so no entitlement has one to show',
+  'EntitlementResponse.grant_duration_value': 'entitlement grants are refused (400), so no entitlement has one to show',
+  'EntitlementResponse.grant_duration_unit': 'entitlement grants are refused (400), so no entitlement has one to show',
   'EntitlementResponse.grant_allocation_behavior':
-    'entitlement grants are refused (501), so no entitlement has one to show',
+    'entitlement grants are refused (400), so no entitlement has one to show',
   // Subscriptions (first slice: create, read, search, cancel)
   'CancelSubscriptionResponse.proration_invoice': 'no proration in this slice (proration_behavior none), so no invoice',
   'SubscriptionResponse.active_pause_id':

@@ -91,13 +91,13 @@ describe('meters', () => {
     });
   }
 
-  it('answers 501 for a valid CEL expression it cannot evaluate', async () => {
+  it('answers 400 for a valid CEL expression it cannot evaluate', async () => {
     const tenant = await h.newTenant();
     const response = await h.request(tenant, 'POST', '/v1/meters', {
       ...sumMeter,
       aggregation: { type: 'SUM', expression: 'tokens * 2' },
     });
-    assertEnvelope(response, 501, 'not_implemented');
+    assertEnvelope(response, 400, 'validation_error');
   });
 
   it('reads, lists, searches and merges filters on update', async () => {

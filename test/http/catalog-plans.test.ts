@@ -460,7 +460,7 @@ describe('entitlements', () => {
     assert.equal((await ok(tenant, 'GET', '/v1/entitlements')).pagination.total, 0);
   });
 
-  it('answers 501 for entitlement grant fields instead of dropping them', async () => {
+  it('answers 400 for entitlement grant fields instead of dropping them', async () => {
     const { tenant, plan, metered } = await setup();
     const response = await h.request(tenant, 'POST', '/v1/entitlements', {
       plan_id: plan.id,
@@ -469,7 +469,7 @@ describe('entitlements', () => {
       grant_quota: '100',
       grant_measure: 'quantity',
     });
-    assertEnvelope(response, 501, 'not_implemented');
+    assertEnvelope(response, 400, 'validation_error');
     assert.equal((await ok(tenant, 'GET', '/v1/entitlements')).pagination.total, 0);
   });
 

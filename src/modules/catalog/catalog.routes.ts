@@ -52,7 +52,7 @@ import type { EntitlementsService } from './entitlements.service.ts';
 import type { AddonsService, PlansService } from './plans.service.ts';
 import type { PricesService } from './prices.service.ts';
 
-const errors = { 400: ErrorResponse, 401: ErrorResponse, 404: ErrorResponse, 409: ErrorResponse, 501: ErrorResponse };
+const errors = { 400: ErrorResponse, 401: ErrorResponse, 404: ErrorResponse, 409: ErrorResponse };
 const deleted = { 200: SuccessMessage, ...errors };
 
 /**

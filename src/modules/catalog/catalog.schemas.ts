@@ -304,7 +304,7 @@ export const CreditGrantListQuery = Type.Object({
 // ---- entitlements ----
 
 // Entitlement grants (quota per duration) exist in the reference; they are declared so a request using them gets a
-// clear 501 instead of having the fields silently dropped.
+// clear 400 instead of having the fields silently dropped.
 const grantFields = {
   grant_measure: Type.Optional(Type.Unknown()),
   grant_duration_value: Type.Optional(Type.Unknown()),

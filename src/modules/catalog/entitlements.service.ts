@@ -55,11 +55,11 @@ const GRANT_FIELDS = [
   'grant_quota',
 ] as const;
 
-/** Entitlement grants are not implemented: refuse them explicitly (501) rather than dropping them. */
+/** Entitlement grants are not implemented: refuse them explicitly (400) rather than dropping them. */
 function refuseGrantFields(input: object): void {
   const used = GRANT_FIELDS.filter((field) => (input as Record<string, unknown>)[field] !== undefined);
   if (used.length > 0) {
-    throw new AppError('not_implemented', `entitlement grants (${used.join(', ')}) are not supported yet`);
+    throw validation(`entitlement grants (${used.join(', ')}) are not supported yet`, { fields: used });
   }
 }
 

@@ -19,7 +19,7 @@ import {
 import type { FeaturesService } from './features.service.ts';
 import type { MetersService } from './meters.service.ts';
 
-const errors = { 400: ErrorResponse, 401: ErrorResponse, 404: ErrorResponse, 409: ErrorResponse, 501: ErrorResponse };
+const errors = { 400: ErrorResponse, 401: ErrorResponse, 404: ErrorResponse, 409: ErrorResponse };
 
 export function registerMeterRoutes(app: App, meters: MetersService): void {
   const tags = ['Meters'];

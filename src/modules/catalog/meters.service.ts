@@ -2,7 +2,7 @@ import type { Clock } from '../../platform/clock.ts';
 import { type Db, type Executor, type Tx, withTransaction } from '../../platform/db/database.ts';
 import { type FieldMap, type FilterCondition, pageOf, type SortCondition } from '../../platform/db/query.ts';
 import type { MeterAggregationColumn } from '../../platform/db/schema.ts';
-import { AppError, invalidOperation, notFound, validation } from '../../platform/errors.ts';
+import { invalidOperation, notFound, validation } from '../../platform/errors.ts';
 import type { Scope } from '../../platform/http/context.ts';
 import { newId } from '../../platform/ids.ts';
 import { toWire } from '../../platform/money.ts';
@@ -171,7 +171,7 @@ export function checkAggregation(input: AggregationInput): MeterAggregationColum
   }
   // CEL expressions are valid in the reference; this engine does not evaluate them, so it says so instead of
   // storing a meter whose usage it could not compute.
-  if (expression) throw new AppError('not_implemented', 'aggregation.expression (CEL) is not supported yet');
+  if (expression) throw validation('aggregation.expression (CEL) is not supported yet; use field');
   return {
     type,
     ...(field ? { field } : {}),
@@ -217,7 +217,7 @@ export function createMetersService(deps: { db: Db; clock: Clock }) {
     insertMeter,
     findMeter,
 
-    /** 400 on any aggregation rule; 501 for CEL expressions. */
+    /** 400 on any aggregation rule, and for CEL expressions (not supported yet). */
     async createMeter(scope: Scope, input: CreateMeterInput): Promise<MeterView> {
       return withTransaction(db, (tx) => insertMeter(tx, scope, input));
     },
