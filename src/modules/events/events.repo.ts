@@ -225,23 +225,11 @@ function windowBounds(size: WindowSize, timezone: string): { start: RawBuilder<D
 export async function aggregateEvents(db: Executor, scope: Scope, q: AggregateQuery) {
   const hours = rollupHours(q);
   if (hours) return aggregateFromRollups(db, scope, q, hours);
-  const raw = sql`(properties ->> ${q.propertyName})`;
-  const value = sql`(case when ${raw} ~ ${NUMERIC_TEXT} then greatest(cast(${raw} as numeric), 0) else 0 end)`;
-
-  let windowJoin = sql``;
-  let windowStart: RawBuilder<unknown> = sql`cast(${q.start} as timestamptz)`;
-  let windowEnd: RawBuilder<unknown> = sql`cast(${q.end} as timestamptz)`;
-  if (q.windows) {
-    windowJoin = sql`join unnest(${q.windows.map((w) => w.start.toISOString())}::timestamptz[],
-                                 ${q.windows.map((w) => w.end.toISOString())}::timestamptz[]) as w(ws, we)
-                     on e."timestamp" >= w.ws and e."timestamp" < w.we`;
-    windowStart = sql`w.ws`;
-    windowEnd = sql`w.we`;
-  } else if (q.windowSize) {
-    const bounds = windowBounds(q.windowSize, q.timezone);
-    windowStart = bounds.start;
-    windowEnd = bounds.end;
-  }
+  const value = numericValue(q.propertyName);
+  const windows = windowing(q, 'e');
+  const windowJoin = windows.join;
+  const windowStart = windows.start ?? sql`cast(${q.start} as timestamptz)`;
+  const windowEnd = windows.end ?? sql`cast(${q.end} as timestamptz)`;
   // Weighting and reported windows are clipped to the requested range.
   const clippedStart = sql`greatest(${windowStart}, cast(${q.start} as timestamptz))`;
   const clippedEnd = sql`least(${windowEnd}, cast(${q.end} as timestamptz))`;
@@ -291,18 +279,29 @@ export async function aggregateEvents(db: Executor, scope: Scope, q: AggregateQu
   return result.rows;
 }
 
-/** Window start of a row whose time is in the "timestamp" column: explicit windows, a window size, or none. */
-function windowing(q: AggregateQuery) {
+/**
+ * The window of a row of relation `alias` whose time is in its "timestamp" column: explicit windows (a join), a
+ * window size, or none (start and end null: the caller uses the requested range).
+ */
+function windowing(q: AggregateQuery, alias: string) {
   if (q.windows) {
+    const time = sql.ref(`${alias}.timestamp`);
     return {
       join: sql`join unnest(${q.windows.map((w) => w.start.toISOString())}::timestamptz[],
                             ${q.windows.map((w) => w.end.toISOString())}::timestamptz[]) as w(ws, we)
-                on p."timestamp" >= w.ws and p."timestamp" < w.we`,
-      start: sql`w.ws`,
+                on ${time} >= w.ws and ${time} < w.we`,
+      start: sql`w.ws` as RawBuilder<unknown>,
+      end: sql`w.we` as RawBuilder<unknown>,
     };
   }
-  if (q.windowSize) return { join: sql``, start: windowBounds(q.windowSize, q.timezone).start };
-  return { join: sql``, start: null };
+  if (q.windowSize) return { join: sql``, ...windowBounds(q.windowSize, q.timezone) };
+  return { join: sql``, start: null, end: null };
+}
+
+/** A property's value as the aggregations count it: numeric (numbers or numeric strings), negative and other → 0. */
+function numericValue(propertyName: string) {
+  const raw = sql`(properties ->> ${propertyName})`;
+  return sql`(case when ${raw} ~ ${NUMERIC_TEXT} then greatest(cast(${raw} as numeric), 0) else 0 end)`;
 }
 
 /**
@@ -310,10 +309,9 @@ function windowing(q: AggregateQuery) {
  * hours at either end of the range from raw events, each raw event counting as a one-event rollup row.
  */
 async function aggregateFromRollups(db: Executor, scope: Scope, q: AggregateQuery, hours: { from: Date; to: Date }) {
-  const raw = sql`(properties ->> ${q.propertyName})`;
-  const value = sql`(case when ${raw} ~ ${NUMERIC_TEXT} then greatest(cast(${raw} as numeric), 0) else 0 end)`;
+  const value = numericValue(q.propertyName);
   const customer = q.externalCustomerId!;
-  const { join, start } = windowing(q);
+  const { join, start } = windowing(q, 'p');
   const multiplier = q.multiplier ?? '1';
   const aggregate: Partial<Record<AggregationType, RawBuilder<unknown>>> = {
     COUNT: sql`sum(n)`,
