@@ -328,7 +328,9 @@ async function realTimeRead(engine: Engine) {
   }
 }
 
+/** BENCH_WALLET_PARTS=writes,read (default both) runs one part alone. */
+const PARTS = (process.env.BENCH_WALLET_PARTS ?? 'writes,read').split(',');
 for (const engine of ENGINES) {
-  await writes(engine);
-  await realTimeRead(engine);
+  if (PARTS.includes('writes')) await writes(engine);
+  if (PARTS.includes('read')) await realTimeRead(engine);
 }

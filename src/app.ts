@@ -65,7 +65,12 @@ export function createServices(
   };
   const wallets = createWalletsService({ db, clock, customers });
   customers.addDeletionGuard(wallets.activeWalletGuard);
-  const webhooks = createWebhooksService({ db, clock, ...(options.webhooks ? { options: options.webhooks } : {}) });
+  const webhooks = createWebhooksService({
+    db,
+    clock,
+    singleWriter: database.engine === 'pglite',
+    ...(options.webhooks ? { options: options.webhooks } : {}),
+  });
   customers.onChange(customerChangeEmitter(webhooks.outbox));
   wallets.onEvent(walletEventEmitter(webhooks.outbox, customers));
   const catalogEmitters = catalogEventEmitters(webhooks.outbox);

@@ -10,6 +10,8 @@ export interface Config {
   corsOrigins: string[];
   bodyLimitBytes: number;
   databasePoolMax: number;
+  /** Named statements parsed once per connection; off for a transaction-mode pooler (DATABASE_PREPARED_STATEMENTS). */
+  databasePreparedStatements: boolean;
   /** An endpoint for the default environment, registered at start (WEBHOOK_URL, WEBHOOK_SECRET). */
   webhookUrl: string | undefined;
   webhookSecret: string | undefined;
@@ -46,6 +48,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       .filter(Boolean),
     bodyLimitBytes: intFromEnv(env, 'BODY_LIMIT_BYTES', 1024 * 1024),
     databasePoolMax: intFromEnv(env, 'DATABASE_POOL_MAX', 20),
+    databasePreparedStatements: !['off', 'false', '0'].includes(
+      (env.DATABASE_PREPARED_STATEMENTS || 'on').toLowerCase(),
+    ),
     webhookUrl: env.WEBHOOK_URL || undefined,
     webhookSecret: env.WEBHOOK_SECRET || undefined,
     webhookRetryHorizonHours: intFromEnv(env, 'WEBHOOK_RETRY_HORIZON_HOURS', 72),

@@ -16,6 +16,7 @@ async function main(): Promise<void> {
       databaseUrl: config.databaseUrl,
       dataDir: config.dataDir,
       poolMax: config.databasePoolMax,
+      preparedStatements: config.databasePreparedStatements,
     });
   } catch (error) {
     if (error instanceof DataDirLockedError) {

@@ -1,3 +1,4 @@
+import { randomFillSync } from 'node:crypto';
 import { monotonicFactory } from 'ulid';
 
 /** Prefixes as the reference spells them (`<prefix>_<ULID>`); one table so modules never invent their own. */
@@ -33,7 +34,22 @@ export const ID_PREFIX = {
 
 export type IdKind = keyof typeof ID_PREFIX;
 
-const nextUlid = monotonicFactory();
+/**
+ * ulid's default source asks the kernel for fresh random bytes for every character of every id (a measurable part
+ * of a short request); this one draws the same cryptographic bytes from a buffer refilled 4 KiB at a time.
+ * byte / 256 is uniform over the 32 characters ulid maps it to (256 is a multiple of 32).
+ */
+const randomPool = Buffer.alloc(4096);
+let randomOffset = randomPool.length;
+function pooledRandom(): number {
+  if (randomOffset >= randomPool.length) {
+    randomFillSync(randomPool);
+    randomOffset = 0;
+  }
+  return randomPool[randomOffset++]! / 256;
+}
+
+const nextUlid = monotonicFactory(pooledRandom);
 
 export function newId(kind: IdKind): string {
   return `${ID_PREFIX[kind]}_${nextUlid()}`;

@@ -89,22 +89,6 @@ export async function lockWalletForWrite(db: Executor, scope: Scope, id: string,
   return { wallet: wallet as WalletRow, key: transactionId ? { transactionId, requestHash: requestHash ?? '' } : null };
 }
 
-/** Writes a wallet's balances (the caller holds the row lock and knows the resulting row). */
-export async function updateWalletBalances(
-  db: Executor,
-  scope: Scope,
-  id: string,
-  changes: { credit_balance: string; balance: string; updated_at: Date },
-) {
-  await db
-    .updateTable('wallets')
-    .set(changes)
-    .where('tenant_id', '=', scope.tenantId)
-    .where('environment_id', '=', scope.environmentId)
-    .where('id', '=', id)
-    .executeTakeFirstOrThrow();
-}
-
 export function updateWalletById(db: Executor, scope: Scope, id: string, changes: Updateable<WalletsTable>) {
   return db
     .updateTable('wallets')
@@ -205,10 +189,6 @@ export async function listWalletsByFilter(db: Executor, scope: Scope, filter: Wa
  */
 const OPEN_LOT = sql<boolean>`type = 'credit' and transaction_status = 'completed' and credits_available > 0`;
 
-export async function insertWalletTransaction(db: Executor, row: Insertable<WalletTransactionsTable>) {
-  await db.insertInto('wallet_transactions').values(row).execute();
-}
-
 export function findWalletTransactionById(
   db: Executor,
   scope: Scope,
@@ -274,20 +254,43 @@ export function listOpenLotsByWalletId(
     .execute();
 }
 
-/** Sets credits_available of several lots in one statement. */
-export async function updateLotsAvailable(
+/**
+ * Appends one ledger entry in one statement: drains the given lots (absolute credits_available), inserts the entry,
+ * and writes the wallet's new balances (absolute values; omitted for a pending credit, which changes no balance).
+ * The caller holds the wallet's row lock and computed every value. One statement instead of three, because on the
+ * embedded engine every statement is a round trip into WebAssembly and dominates the cost of a write.
+ */
+export async function appendLedgerEntry(
   db: Executor,
-  walletId: string,
-  updates: Array<{ id: string; credits_available: string }>,
-  now: Date,
+  scope: Scope,
+  entry: {
+    row: Insertable<WalletTransactionsTable>;
+    lots: Array<{ id: string; credits_available: string }>;
+    balances: { credit_balance: string; balance: string; updated_at: Date } | null;
+  },
 ) {
-  if (updates.length === 0) return;
-  const values = sql.join(updates.map((u) => sql`(${u.id}, ${u.credits_available}::numeric)`));
+  const { row, lots, balances } = entry;
+  const ctes = [];
+  if (lots.length > 0) {
+    const values = sql.join(lots.map((u) => sql`(${u.id}, ${u.credits_available}::numeric)`));
+    ctes.push(sql`drained as (
+      update wallet_transactions as t
+         set credits_available = v.available, updated_at = ${row.created_at}
+        from (values ${values}) as v(id, available)
+       where t.id = v.id and t.wallet_id = ${row.wallet_id} and t.type = 'credit')`);
+  }
+  if (balances) {
+    ctes.push(sql`balanced as (
+      update wallets
+         set credit_balance = ${balances.credit_balance}, balance = ${balances.balance},
+             updated_at = ${balances.updated_at}
+       where tenant_id = ${scope.tenantId} and environment_id = ${scope.environmentId} and id = ${row.wallet_id})`);
+  }
+  const columns = Object.keys(row) as Array<keyof typeof row>;
   await sql`
-    update wallet_transactions as t
-       set credits_available = v.available, updated_at = ${now}
-      from (values ${values}) as v(id, available)
-     where t.id = v.id and t.wallet_id = ${walletId} and t.type = 'credit'`.execute(db);
+    ${ctes.length > 0 ? sql`with ${sql.join(ctes)}` : sql``}
+    insert into wallet_transactions (${sql.join(columns.map((c) => sql.ref(c)))})
+    values (${sql.join(columns.map((c) => sql`${row[c]}`))})`.execute(db);
 }
 
 export function updateWalletTransactionById(

@@ -451,6 +451,7 @@ export function createWalletsService(deps: { db: Db; clock: Clock; customers: Cu
     const metadata = { ...entry.metadata };
     let after: Money;
     let available: Money = new Dec(0);
+    let lotUpdates: Array<{ id: string; credits_available: string }> = [];
 
     if (entry.kind === 'credit') {
       after = entry.pending ? before : before.plus(entry.credits);
@@ -466,12 +467,7 @@ export function createWalletsService(deps: { db: Db; clock: Clock; customers: Cu
           missing_credits: toWire(plan.shortfall),
         });
       }
-      await repo.updateLotsAvailable(
-        tx,
-        wallet.id,
-        plan.steps.map((s) => ({ id: s.id, credits_available: s.remaining.toFixed() })),
-        now,
-      );
+      lotUpdates = plan.steps.map((s) => ({ id: s.id, credits_available: s.remaining.toFixed() }));
       if (plan.steps.length > 0) metadata.consumed_credit_tx_ids = plan.steps.map((s) => s.id).join(',');
     }
 
@@ -509,13 +505,17 @@ export function createWalletsService(deps: { db: Db; clock: Clock; customers: Cu
       created_by: '',
       updated_by: '',
     };
-    await repo.insertWalletTransaction(tx, { ...row, metadata: JSON.stringify(metadata) });
     let updated = wallet;
+    let balances: { credit_balance: string; balance: string; updated_at: Date } | null = null;
     if (!(after.eq(before) && entry.kind === 'credit')) {
-      const balances = { credit_balance: after.toFixed(), balance: balanceOf(after, rate).toFixed(), updated_at: now };
-      await repo.updateWalletBalances(tx, scope, wallet.id, balances);
+      balances = { credit_balance: after.toFixed(), balance: balanceOf(after, rate).toFixed(), updated_at: now };
       updated = { ...wallet, ...balances };
     }
+    await repo.appendLedgerEntry(tx, scope, {
+      row: { ...row, metadata: JSON.stringify(metadata) },
+      lots: lotUpdates,
+      balances,
+    });
     if (listeners.length > 0)
       await emit(tx, scope, {
         type: 'wallet.transaction.created',

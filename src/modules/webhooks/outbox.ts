@@ -21,11 +21,39 @@ export interface Outbox {
   ): Promise<number>;
 }
 
-/** The transactional outbox every module emits its webhook events through. */
-export function createOutbox(deps: { clock: Clock }): Outbox {
+/**
+ * The transactional outbox every module emits its webhook events through.
+ *
+ * `singleWriter`: this process is the database's only writer (the embedded engine, whose data directory is locked
+ * to one process), so it may keep each environment's subscriptions in memory instead of asking the database on
+ * every event; every endpoint write in this process invalidates them. With PostgreSQL other processes may change
+ * endpoints, so the outbox asks the database each time.
+ */
+export function createOutbox(deps: { clock: Clock; singleWriter?: boolean }): Outbox {
+  type Filters = Array<{ id: string; eventTypes: string[] }>;
+  const cache = new Map<string, Filters>();
+  let cachedGeneration = -1;
+
+  async function subscribers(tx: Tx, scope: Scope, type: string): Promise<string[]> {
+    if (!deps.singleWriter) return repo.listEndpointIdsSubscribedTo(tx, scope, type);
+    if (cachedGeneration !== repo.endpointsGeneration()) {
+      cache.clear();
+      cachedGeneration = repo.endpointsGeneration();
+    }
+    const key = `${scope.tenantId}/${scope.environmentId}`;
+    let filters = cache.get(key);
+    if (!filters) {
+      const generation = repo.endpointsGeneration();
+      filters = await repo.listEnabledEndpointFilters(tx, scope);
+      // An endpoint write while reading: do not keep what may already be stale.
+      if (generation === repo.endpointsGeneration()) cache.set(key, filters);
+    }
+    return filters.filter((f) => f.eventTypes.length === 0 || f.eventTypes.includes(type)).map((f) => f.id);
+  }
+
   return {
     async enqueue(tx, scope, type, input) {
-      const endpoints = await repo.listEndpointIdsSubscribedTo(tx, scope, type);
+      const endpoints = await subscribers(tx, scope, type);
       if (endpoints.length === 0) return 0;
       const resolved = typeof input === 'function' ? await (input as () => Promise<EventInput<typeof type>>)() : input;
       const payload = renderPayload(type, resolved);

@@ -10,7 +10,16 @@ export type AttemptRow = Selectable<WebhookAttemptsTable>;
 // ---------------------------------------------------------------------------------------------------------------
 // Endpoints
 
+/**
+ * Bumped by every function here that may change which endpoints receive which events (insert, update, delete,
+ * auto-disable), so a process that is the database's only writer can cache subscriptions (see outbox.ts).
+ * Bumped before the write: a cache refilled in between only reloads once more.
+ */
+let endpointGeneration = 0;
+export const endpointsGeneration = () => endpointGeneration;
+
 export function insertEndpoint(db: Executor, row: Insertable<WebhookEndpointsTable>) {
+  endpointGeneration++;
   return db.insertInto('webhook_endpoints').values(row).returningAll().executeTakeFirstOrThrow();
 }
 
@@ -55,6 +64,7 @@ export async function listEndpoints(db: Executor, scope: Scope, page: { limit: n
 }
 
 export function updateEndpointById(db: Executor, scope: Scope, id: string, changes: Updateable<WebhookEndpointsTable>) {
+  endpointGeneration++;
   return db
     .updateTable('webhook_endpoints')
     .set(changes)
@@ -66,6 +76,7 @@ export function updateEndpointById(db: Executor, scope: Scope, id: string, chang
 }
 
 export async function deleteEndpointById(db: Executor, scope: Scope, id: string): Promise<boolean> {
+  endpointGeneration++;
   const result = await db
     .deleteFrom('webhook_endpoints')
     .where('tenant_id', '=', scope.tenantId)
@@ -73,6 +84,19 @@ export async function deleteEndpointById(db: Executor, scope: Scope, id: string)
     .where('id', '=', id)
     .executeTakeFirst();
   return Number(result.numDeletedRows) > 0;
+}
+
+/** Enabled endpoints of the environment with their event filters (an empty filter receives everything). */
+export async function listEnabledEndpointFilters(db: Executor, scope: Scope) {
+  const rows = await db
+    .selectFrom('webhook_endpoints')
+    .select(['id', 'event_types'])
+    .where('tenant_id', '=', scope.tenantId)
+    .where('environment_id', '=', scope.environmentId)
+    .where('enabled', '=', true)
+    .orderBy('id')
+    .execute();
+  return rows.map((r) => ({ id: r.id, eventTypes: r.event_types as string[] }));
 }
 
 /** Enabled endpoints of the environment that receive `eventType` (an empty filter receives everything). */
@@ -296,6 +320,7 @@ export async function markEndpointFailing(
   disableIfFailingSince: Date,
   reason: string,
 ) {
+  endpointGeneration++;
   await db
     .updateTable('webhook_endpoints')
     .set({ failing_since: at })

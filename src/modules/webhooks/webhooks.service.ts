@@ -153,10 +153,16 @@ function checkEventTypes(eventTypes: string[]): string[] {
  * Webhooks: endpoint management, the message log and replay, plus the outbox other modules emit through and the
  * delivery worker main.ts runs.
  */
-export function createWebhooksService(deps: { db: Db; clock: Clock; options?: WebhooksOptions }) {
+export function createWebhooksService(deps: {
+  db: Db;
+  clock: Clock;
+  options?: WebhooksOptions;
+  /** This process is the database's only writer (embedded engine): subscriptions may be cached (outbox.ts). */
+  singleWriter?: boolean;
+}) {
   const { db, clock } = deps;
   const rotationGraceMs = deps.options?.rotationGraceMs ?? DEFAULT_ROTATION_GRACE_MS;
-  const outbox = createOutbox({ clock });
+  const outbox = createOutbox({ clock, singleWriter: deps.singleWriter ?? false });
   const delivery = createDeliveryWorker({
     db,
     clock,

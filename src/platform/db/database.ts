@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { Kysely, PostgresDialect, type Transaction } from 'kysely';
 import pg from 'pg';
+import { usePreparedStatements } from './prepared.ts';
 import { acquireDataDirLock, type DataDirLock } from './lock-file.ts';
 import type { Database } from './schema.ts';
 
@@ -25,6 +26,8 @@ export interface OpenDatabaseOptions {
   poolMax?: number;
   /** A PGlite data dump (from dumpDataDir) to start from, so tests skip initdb and migrations. */
   loadDataDir?: Blob | File;
+  /** Named statements, parsed and planned once per connection (default true; see prepared.ts). */
+  preparedStatements?: boolean;
 }
 
 /**
@@ -38,6 +41,7 @@ export async function openDatabase(options: OpenDatabaseOptions): Promise<Databa
     pool.on('error', () => {
       // An idle client lost its connection; the pool replaces it. Requests see errors on their own queries.
     });
+    if (options.preparedStatements !== false) usePreparedStatements(pool);
     const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
     return { db, pool, engine: 'postgres', close: () => db.destroy() };
   }
@@ -52,6 +56,7 @@ export async function openDatabase(options: OpenDatabaseOptions): Promise<Databa
       ...(options.loadDataDir ? { loadDataDir: options.loadDataDir } : {}),
     });
     const pool = new pg.Pool(createPgConfig(pglite) as unknown as pg.PoolConfig);
+    if (options.preparedStatements !== false) usePreparedStatements(pool);
     const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
     return {
       db,
