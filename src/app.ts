@@ -93,7 +93,7 @@ export function createServices(
     prices: catalog.prices,
     subscriptions,
   });
-  const usageSummary = createUsageSummaryService({ db, clock, customers, events });
+  const usageSummary = createUsageSummaryService({ db, clock, events });
   return {
     tenancy,
     customers,

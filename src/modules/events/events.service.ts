@@ -307,26 +307,36 @@ export function createEventsService(deps: {
     },
 
     /**
-     * A customer's total usage of a meter over [start, end) with the meter's definition (event name, aggregation,
-     * filters, multiplier, buckets, group-by), exact as a decimal string. For callers that already hold the meter
-     * (the customer usage summary): no meter or customer lookup.
+     * A customer's total usage of each meter over its [start, end), with the meter's definition (event name,
+     * aggregation, filters, multiplier, buckets, group-by), exact as decimal strings, in one statement. For callers
+     * that already hold the meters (the customer usage summary): no meter or customer lookup.
      */
-    async meterUsageTotal(scope: Scope, meter: MeterView, externalCustomerId: string, start: Date, end: Date) {
-      const spec = meterUsageSpec(meter);
-      const [total] = await repo.aggregateEvents(db, scope, {
-        eventName: spec.event_name,
-        aggregation: spec.aggregation_type,
-        propertyName: spec.property_name ?? '',
-        externalCustomerId,
-        start,
-        end,
-        bucketSize: spec.bucket_size,
-        timezone: 'UTC',
-        filters: spec.filters,
-        multiplier: spec.multiplier,
-        groupBy: (spec.group_by ?? []).map((g) => ({ kind: 'property' as const, name: g.slice('properties.'.length) })),
+    async meterUsageTotals(
+      scope: Scope,
+      externalCustomerId: string,
+      requests: Array<{ meter: MeterView; start: Date; end: Date }>,
+    ): Promise<string[]> {
+      const queries = requests.map(({ meter, start, end }): repo.AggregateQuery => {
+        const spec = meterUsageSpec(meter);
+        return {
+          eventName: spec.event_name,
+          aggregation: spec.aggregation_type,
+          propertyName: spec.property_name ?? '',
+          externalCustomerId,
+          start,
+          end,
+          bucketSize: spec.bucket_size,
+          timezone: 'UTC',
+          filters: spec.filters,
+          multiplier: spec.multiplier,
+          groupBy: (spec.group_by ?? []).map((g) => ({
+            kind: 'property' as const,
+            name: g.slice('properties.'.length),
+          })),
+        };
       });
-      return toWire(dec(total?.value ?? '0'));
+      const results = await repo.aggregateEventsMany(db, scope, queries);
+      return results.map(([total]) => toWire(dec(total?.value ?? '0')));
     },
 
     /** Aggregated usage of one event name (POST /v1/events/usage). */

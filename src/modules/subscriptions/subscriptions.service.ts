@@ -601,22 +601,9 @@ export function createSubscriptionsService(deps: {
 
     /** The sum of what the customer's active and trialing subscriptions grant (§5.4); 404 for unknown customers. */
     async getCustomerEntitlements(scope: Scope, ref: { id?: string; externalId?: string }) {
-      let query = db
-        .selectFrom('customers')
-        .select('id')
-        .where('tenant_id', '=', scope.tenantId)
-        .where('environment_id', '=', scope.environmentId)
-        .where('status', '=', 'published');
-      query = ref.id ? query.where('id', '=', ref.id) : query.where('external_id', '=', ref.externalId ?? '');
-      const customer = await query.executeTakeFirst();
+      const customer = await repo.findCustomerWithSubscriptions(db, scope, ref, ['active', 'trialing']);
       if (!customer) throw notFound('customer', ref.id ? { id: ref.id } : { external_id: ref.externalId });
-      const { rows } = await repo.listSubscriptions(db, scope, {
-        customer_ids: [customer.id],
-        subscription_status: ['active', 'trialing'],
-        order: 'asc',
-        limit: 1000,
-        offset: 0,
-      });
+      const rows = customer.subscriptions;
       const features = await aggregateEntitlements(db, scope, rows, { at: clock.now() });
       return { customer_id: customer.id, subscriptions: rows.map((r) => subscriptionView(r)), features };
     },

@@ -1,10 +1,9 @@
 import type { Clock } from '../../platform/clock.ts';
 import type { Db } from '../../platform/db/database.ts';
-import { validation } from '../../platform/errors.ts';
+import { notFound, validation } from '../../platform/errors.ts';
 import type { Scope } from '../../platform/http/context.ts';
 import { dec, Dec, toWire } from '../../platform/money.ts';
 import type { FeatureView } from '../catalog/features.service.ts';
-import type { CustomersService } from '../customers/customers.service.ts';
 import type { EventsService } from '../events/events.service.ts';
 import { aggregateEntitlements, type EntitlementSourceView } from './entitlements.ts';
 import {
@@ -99,28 +98,23 @@ const splitIds = (values: string[] | undefined) => (values?.length ? new Set(val
 export function createUsageSummaryService(deps: {
   db: Db;
   clock: Clock;
-  customers: Pick<CustomersService, 'getCustomer' | 'getCustomerByExternalId'>;
-  events: Pick<EventsService, 'meterUsageTotal'>;
+  events: Pick<EventsService, 'meterUsageTotals'>;
 }) {
-  const { db, clock, customers, events } = deps;
+  const { db, clock, events } = deps;
   return {
     /** 400 without customer_id or customer_lookup_key (the external id); 404 for an unknown customer. */
     async getCustomerUsageSummary(scope: Scope, input: UsageSummaryInput): Promise<CustomerUsageSummaryView> {
       if (!input.customer_id && !input.customer_lookup_key) {
         throw validation('customer_id or customer_lookup_key is required');
       }
-      const customer = input.customer_id
-        ? await customers.getCustomer(scope, input.customer_id)
-        : await customers.getCustomerByExternalId(scope, input.customer_lookup_key!);
+      const ref = input.customer_id ? { id: input.customer_id } : { externalId: input.customer_lookup_key };
+      const customer = await repo.findCustomerWithSubscriptions(db, scope, ref, ['active', 'trialing']);
+      if (!customer) {
+        throw notFound('customer', ref.id ? { id: ref.id } : { customer_lookup_key: ref.externalId });
+      }
       const now = clock.now();
-      const { rows } = await repo.listSubscriptions(db, scope, {
-        customer_ids: [customer.id],
-        subscription_status: ['active', 'trialing'],
-        ...(input.subscription_ids?.length ? { subscription_ids: input.subscription_ids } : {}),
-        order: 'asc',
-        limit: 1000,
-        offset: 0,
-      });
+      const onlySubscriptions = splitIds(input.subscription_ids);
+      const rows = customer.subscriptions.filter((s) => !onlySubscriptions || onlySubscriptions.has(s.id));
       const wantedKeys = splitIds(input.feature_lookup_keys);
       const aggregated = (
         await aggregateEntitlements(db, scope, rows, { at: now, featureIds: input.feature_ids })
@@ -128,48 +122,59 @@ export function createUsageSummaryService(deps: {
       const subscriptionsById = new Map(rows.map((r) => [r.id, r]));
       const order = new Map(rows.map((r, index) => [r.id, index]));
 
-      const features = await Promise.all(
-        aggregated.map(async (entry): Promise<FeatureUsageSummaryView> => {
-          const { feature, entitlement, sources } = entry;
-          const base = {
-            feature,
-            is_enabled: entitlement.is_enabled,
-            is_soft_limit: entitlement.is_soft_limit,
-            sources,
-          };
-          if (feature.type !== 'metered' || !feature.meter) {
-            // Boolean, static and config features: nothing is measured.
-            return { ...base, is_unlimited: false, current_usage: '0', usage_percent: '0', is_limit_exceeded: false };
-          }
-          const oldest = sources
-            .map((s) => s.subscription_id)
-            .sort((a, b) => (order.get(a) ?? 0) - (order.get(b) ?? 0))[0]!;
-          const window = usageWindow(subscriptionsById.get(oldest)!, entitlement.usage_reset_period, now);
-          const end = window.end ?? new Date(now.getTime() + 1);
-          const usage = dec(
-            await events.meterUsageTotal(scope, feature.meter, customer.external_id, window.start, end),
-          );
-          const limit = entitlement.usage_limit ?? null;
-          const percent =
-            limit === null
-              ? dec(0)
-              : limit === 0
-                ? dec(usage.gt(0) ? 100 : 0)
-                : usage.mul(100).div(limit).toDecimalPlaces(2, Dec.ROUND_HALF_UP);
-          return {
-            ...base,
-            is_unlimited: limit === null,
-            ...(limit !== null ? { total_limit: limit } : {}),
-            current_usage: toWire(usage),
-            usage_percent: toWire(percent),
-            is_limit_exceeded: limit !== null && usage.gt(limit),
-            ...(entitlement.usage_reset_period ? { usage_reset_period: entitlement.usage_reset_period } : {}),
-            ...(window.end ? { next_usage_reset_at: window.end.toISOString() } : {}),
-            usage_period_start: window.start.toISOString(),
-            usage_period_end: (window.end ?? now).toISOString(),
-          };
-        }),
+      // One usage window per metered feature, then every usage in one statement.
+      const windows = aggregated.map(({ feature, entitlement, sources }) => {
+        if (feature.type !== 'metered' || !feature.meter) return undefined;
+        const oldest = sources
+          .map((s) => s.subscription_id)
+          .sort((a, b) => (order.get(a) ?? 0) - (order.get(b) ?? 0))[0]!;
+        return {
+          meter: feature.meter,
+          ...usageWindow(subscriptionsById.get(oldest)!, entitlement.usage_reset_period, now),
+        };
+      });
+      const measured = windows.flatMap((w) => (w ? [w] : []));
+      const totals = await events.meterUsageTotals(
+        scope,
+        customer.externalId,
+        measured.map((w) => ({ meter: w.meter, start: w.start, end: w.end ?? new Date(now.getTime() + 1) })),
       );
+      const usageOf = new Map(measured.map((w, index) => [w, totals[index]!]));
+
+      const features = aggregated.map((entry, index): FeatureUsageSummaryView => {
+        const { feature, entitlement, sources } = entry;
+        const base = {
+          feature,
+          is_enabled: entitlement.is_enabled,
+          is_soft_limit: entitlement.is_soft_limit,
+          sources,
+        };
+        const window = windows[index];
+        if (!window) {
+          // Boolean, static and config features: nothing is measured.
+          return { ...base, is_unlimited: false, current_usage: '0', usage_percent: '0', is_limit_exceeded: false };
+        }
+        const usage = dec(usageOf.get(window)!);
+        const limit = entitlement.usage_limit ?? null;
+        const percent =
+          limit === null
+            ? dec(0)
+            : limit === 0
+              ? dec(usage.gt(0) ? 100 : 0)
+              : usage.mul(100).div(limit).toDecimalPlaces(2, Dec.ROUND_HALF_UP);
+        return {
+          ...base,
+          is_unlimited: limit === null,
+          ...(limit !== null ? { total_limit: limit } : {}),
+          current_usage: toWire(usage),
+          usage_percent: toWire(percent),
+          is_limit_exceeded: limit !== null && usage.gt(limit),
+          ...(entitlement.usage_reset_period ? { usage_reset_period: entitlement.usage_reset_period } : {}),
+          ...(window.end ? { next_usage_reset_at: window.end.toISOString() } : {}),
+          usage_period_start: window.start.toISOString(),
+          usage_period_end: (window.end ?? now).toISOString(),
+        };
+      });
       const first = rows[0];
       const period = first ? billingPeriodAt(first, now) : undefined;
       return {
