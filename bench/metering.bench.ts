@@ -1,3 +1,5 @@
+import fs from 'node:fs';
+import pg from 'pg';
 import {
   BENCH_SECONDS,
   type BenchServer,
@@ -28,6 +30,13 @@ async function ok(server: BenchServer, method: string, path: string, body?: unkn
   if (response.status >= 300)
     throw new Error(`${method} ${path} → ${response.status}: ${JSON.stringify(response.json)}`);
   return response.json as Record<string, unknown> & { id: string };
+}
+
+/** CPU time (user + system, ms) the server process has used so far; Linux /proc, USER_HZ = 100. */
+function serverCpuMs(pid: number | undefined): number {
+  if (pid === undefined) return Number.NaN;
+  const fields = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
 }
 
 async function seed(server: BenchServer) {
@@ -124,6 +133,17 @@ async function bench(engine: Engine) {
     const t0 = performance.now();
     const { customers } = await seed(server);
     print(`seeded in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+    // Steady state: planner statistics of the freshly filled tables. PostgreSQL's autovacuum would gather them
+    // within a minute or so (run ANALYZE now instead of waiting); embedded, the server's statistics task does it
+    // every 10 s.
+    if (server.databaseUrl) {
+      const client = new pg.Client({ connectionString: server.databaseUrl });
+      await client.connect();
+      await client.query('analyze');
+      await client.end();
+    } else {
+      await new Promise((resolve) => setTimeout(resolve, 12_000));
+    }
     const pick = (w: number, i: number) => customers[(w * 7 + i) % customers.length]!;
     const scenarios: Array<[string, (w: number, i: number) => Promise<boolean>]> = [
       [
@@ -149,7 +169,12 @@ async function bench(engine: Engine) {
       // warm-up (JIT, plan caches)
       await runLoad(1, 500, operation, { maxOps: 50 });
       for (const concurrency of [1, 16]) {
-        print(formatRow(label, await runLoad(concurrency, BENCH_SECONDS * 1000, operation, { maxOps: 20_000 })));
+        const cpuBefore = serverCpuMs(server.pid);
+        const result = await runLoad(concurrency, BENCH_SECONDS * 1000, operation, { maxOps: 20_000 });
+        const cpuMsPerOp = (serverCpuMs(server.pid) - cpuBefore) / Math.max(1, result.ops);
+        // Embedded, the database runs inside the server process, so this is the whole cost of a request.
+        const cpu = Number.isNaN(cpuMsPerOp) ? '' : `  server cpu ${cpuMsPerOp.toFixed(2)} ms/op`;
+        print(formatRow(label, result) + cpu);
       }
     }
   } finally {
