@@ -13,6 +13,10 @@ import { registerEventRoutes } from './modules/events/events.routes.ts';
 import { createEventsService } from './modules/events/events.service.ts';
 import { registerSubscriptionRoutes } from './modules/subscriptions/subscriptions.routes.ts';
 import { createSubscriptionsService } from './modules/subscriptions/subscriptions.service.ts';
+import { registerAnalyticsRoutes } from './modules/events/analytics.routes.ts';
+import { createAnalyticsService } from './modules/events/analytics.service.ts';
+import { registerUsageSummaryRoutes } from './modules/subscriptions/usage-summary.routes.ts';
+import { createUsageSummaryService } from './modules/subscriptions/usage-summary.service.ts';
 import { registerTenancyRoutes } from './modules/tenancy/tenancy.routes.ts';
 import { createTenancyService } from './modules/tenancy/tenancy.service.ts';
 import { registerWalletRoutes } from './modules/wallets/wallets.routes.ts';
@@ -86,7 +90,27 @@ export function createServices(
   catalog.plans.addDeletionGuard(subscriptions.planDeletionGuard);
   customers.addDeletionGuard(subscriptions.customerDeletionGuard);
   subscriptions.onEvent(subscriptionEventEmitter(webhooks.outbox, customers));
-  return { tenancy, customers, events, idempotency, wallets, webhooks, catalog, subscriptions };
+  const analytics = createAnalyticsService({
+    db,
+    clock,
+    customers,
+    features: catalog.features,
+    prices: catalog.prices,
+    subscriptions,
+  });
+  const usageSummary = createUsageSummaryService({ db, clock, events });
+  return {
+    tenancy,
+    customers,
+    events,
+    idempotency,
+    wallets,
+    webhooks,
+    catalog,
+    subscriptions,
+    analytics,
+    usageSummary,
+  };
 }
 export type Services = ReturnType<typeof createServices>;
 
@@ -195,6 +219,8 @@ export async function buildApp(options: AppOptions): Promise<{ app: App; service
   registerWebhookRoutes(app, services.webhooks);
   registerCatalogRoutes(app, services.catalog);
   registerSubscriptionRoutes(app, services.subscriptions);
+  registerAnalyticsRoutes(app, services.analytics);
+  registerUsageSummaryRoutes(app, services.usageSummary);
 
   await app.ready();
   return { app, services };

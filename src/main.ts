@@ -1,4 +1,5 @@
 import { backgroundTasks, buildApp } from './app.ts';
+import { staleStatisticsTask } from './platform/db/statistics.ts';
 import { loadConfig } from './config.ts';
 import { createBackgroundRunner } from './platform/background/runner.ts';
 import { systemClock } from './platform/clock.ts';
@@ -73,6 +74,8 @@ async function main(): Promise<void> {
   const tasks = backgroundTasks(services).filter(
     (task) => config.webhookDeliveryEnabled || task !== services.webhooks.delivery.task,
   );
+  // PGlite has no autovacuum: keep planner statistics fresh (PostgreSQL does this itself).
+  if (database.engine === 'pglite') tasks.push(staleStatisticsTask(database.db));
   const background = createBackgroundRunner(tasks, app.log);
 
   let stopping = false;

@@ -26,7 +26,7 @@ import {
 import type { EntityRegistry } from './catalog.entities.ts';
 import * as repo from './catalog.repo.ts';
 import { loadPriceViews, priceUnitView, type PriceUnitView, type PriceView, pricingSpecOf } from './catalog.views.ts';
-import { chargeFor } from './pricing.ts';
+import { chargeFor, type PricingSpec } from './pricing.ts';
 
 export const PRICE_ENTITY_TYPES = ['PLAN', 'SUBSCRIPTION', 'ADDON', 'PRICE', 'COSTSHEET'] as const;
 export const PRICE_TYPES = ['USAGE', 'FIXED'] as const;
@@ -435,6 +435,22 @@ export function createPricesService(deps: { db: Db; clock: Clock; entities: Enti
       const row = await repo.findRowById(executor, 'prices', scope, priceId);
       if (!row) throw notFound('price', { id: priceId });
       return toWire(chargeFor(pricingSpecOf(row), decimalField(quantity, 'quantity')));
+    },
+
+    /**
+     * What each price charges (for usage analytics), by id, whatever the price's status: subscription line items
+     * keep pricing with the price they snapshotted even after it is archived or replaced.
+     */
+    async pricingSpecsByIds(executor: Executor, scope: Scope, ids: string[]): Promise<Map<string, PricingSpec>> {
+      if (ids.length === 0) return new Map();
+      const rows = await executor
+        .selectFrom('prices')
+        .selectAll()
+        .where('tenant_id', '=', scope.tenantId)
+        .where('environment_id', '=', scope.environmentId)
+        .where('id', 'in', [...new Set(ids)])
+        .execute();
+      return new Map(rows.map((row) => [row.id, pricingSpecOf(row)]));
     },
 
     async searchPrices(scope: Scope, search: PriceSearch) {

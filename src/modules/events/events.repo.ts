@@ -166,6 +166,14 @@ export interface AggregateQuery {
   groupBy: Array<{ kind: 'source' } | { kind: 'property'; name: string }>;
   /** false forces the raw-event path (tests compare both) */
   useRollups?: boolean | undefined;
+  /** only events with one of these sources */
+  sources?: string[] | undefined;
+  /**
+   * Dimensions the result is split by (analytics group_by): one result row per window and split key, the
+   * aggregation (with its own groupBy and buckets) running inside each split. Keys are the dimension values joined
+   * with U+001F, in this order.
+   */
+  split?: Array<{ kind: 'source' } | { kind: 'property'; name: string }> | undefined;
 }
 
 const HOUR_MS = 60 * 60 * 1000;
@@ -181,6 +189,7 @@ const UTC_NAMES = new Set(['UTC', 'Etc/UTC', 'GMT', 'Etc/GMT', 'Z']);
 function rollupHours(q: AggregateQuery): { from: Date; to: Date } | null {
   if (q.useRollups === false || !ROLLUP_AGGREGATIONS.has(q.aggregation)) return null;
   if (q.externalCustomerId === undefined || q.groupBy.length > 0 || q.bucketSize) return null;
+  if (q.split?.length || q.sources) return null;
   if (q.filters && Object.keys(q.filters).length > 0) return null;
   if (q.windows && q.windows.some((w) => w.start.getTime() % HOUR_MS !== 0 || w.end.getTime() % HOUR_MS !== 0)) {
     return null;
@@ -222,9 +231,32 @@ function windowBounds(size: WindowSize, timezone: string): { start: RawBuilder<D
  * Property values that are missing or not numeric count as 0; negative values count as 0 (as on the reference's
  * billing path). Returns one row per window that has events (or a single row with window null when unwindowed).
  */
-export async function aggregateEvents(db: Executor, scope: Scope, q: AggregateQuery) {
+export async function aggregateEvents(db: Executor, scope: Scope, q: AggregateQuery): Promise<AggregateRow[]> {
+  return (await aggregateSql(scope, q).execute(db)).rows;
+}
+
+/**
+ * Several aggregations in one statement (one round trip: the customer usage summary reads one per metered feature).
+ * Returns each query's rows, in the order of `queries`.
+ */
+export async function aggregateEventsMany(
+  db: Executor,
+  scope: Scope,
+  queries: AggregateQuery[],
+): Promise<AggregateRow[][]> {
+  if (queries.length === 0) return [];
+  const parts = queries.map(
+    (q, index) => sql`select ${sql.lit(index)} as query_index, x.* from (${aggregateSql(scope, q)}) x`,
+  );
+  const result = await sql<AggregateRow & { query_index: number }>`${sql.join(parts, sql` union all `)}`.execute(db);
+  const out: AggregateRow[][] = queries.map(() => []);
+  for (const { query_index: index, ...row } of result.rows) out[Number(index)]!.push(row);
+  return out;
+}
+
+function aggregateSql(scope: Scope, q: AggregateQuery): RawBuilder<AggregateRow> {
   const hours = rollupHours(q);
-  if (hours) return aggregateFromRollups(db, scope, q, hours);
+  if (hours) return aggregateFromRollups(scope, q, hours);
   const value = numericValue(q.propertyName);
   const windows = windowing(q, 'e');
   const windowJoin = windows.join;
@@ -234,10 +266,12 @@ export async function aggregateEvents(db: Executor, scope: Scope, q: AggregateQu
   const clippedStart = sql`greatest(${windowStart}, cast(${q.start} as timestamptz))`;
   const clippedEnd = sql`least(${windowEnd}, cast(${q.end} as timestamptz))`;
   const bucket = q.bucketSize ? windowBounds(q.bucketSize, q.timezone).start : sql`null`;
-  const groupParts = q.groupBy.map((g) =>
-    g.kind === 'source' ? sql`source` : sql`coalesce(properties ->> ${g.name}, '')`,
-  );
+  const dimension = (g: { kind: 'source' } | { kind: 'property'; name: string }) =>
+    g.kind === 'source' ? sql`source` : sql`coalesce(properties ->> ${g.name}, '')`;
+  const groupParts = q.groupBy.map(dimension);
   const group = groupParts.length ? sql`concat_ws(chr(31), ${sql.join(groupParts)})` : sql`null`;
+  const splitParts = (q.split ?? []).map(dimension);
+  const split = splitParts.length ? sql`concat_ws(chr(31), ${sql.join(splitParts)})` : sql`''`;
 
   const multiplier = q.multiplier ?? '1';
   const aggregate: Record<AggregationType, RawBuilder<unknown>> = {
@@ -256,26 +290,60 @@ export async function aggregateEvents(db: Executor, scope: Scope, q: AggregateQu
   const customer =
     q.externalCustomerId !== undefined ? sql`and e.external_customer_id = ${q.externalCustomerId}` : sql``;
   const filterSql = filters.length ? sql`and ${sql.join(filters, sql` and `)}` : sql``;
+  const sourceSql = q.sources ? sql`and e.source in (${sql.join(nonEmpty(q.sources))})` : sql``;
 
-  const result = await sql<{ window_start: Date | null; value: string | null; events: string }>`
+  return sql<AggregateRow>`
     with e as (
       select e."timestamp" as ts, e.id, ${value} as v, (properties ->> ${q.propertyName}) as u,
-             ${clippedStart} as ws, ${clippedEnd} as we, ${bucket} as b, ${group} as g
+             ${clippedStart} as ws, ${clippedEnd} as we, ${bucket} as b, ${group} as g, ${split} as sg
       from events e ${windowJoin}
       where e.tenant_id = ${scope.tenantId} and e.environment_id = ${scope.environmentId}
         and e.event_name = ${q.eventName}
         and e."timestamp" >= ${q.start} and e."timestamp" < ${q.end}
-        ${customer} ${filterSql}
+        ${customer} ${filterSql} ${sourceSql}
     ),
     per_group as (
-      select ws, b, g, ${aggregate[q.aggregation]} as value, count(*) as events
-      from e group by ws, we, b, g
+      select ws, b, g, sg, ${aggregate[q.aggregation]} as value, count(*) as events
+      from e group by ws, we, b, g, sg
     )
-    select ${q.windowSize || q.windows ? sql`ws` : sql`null::timestamptz`} as window_start,
+    select ${q.windowSize || q.windows ? sql`ws` : sql`null::timestamptz`} as window_start, sg as split_key,
            sum(value) as value, sum(events) as events
     from per_group
-    group by 1
-    order by 1`.execute(db);
+    group by 1, 2
+    order by 1, 2`;
+}
+
+export interface AggregateRow {
+  window_start: Date | null;
+  /** '' unless the query is split */
+  split_key: string;
+  value: string | null;
+  /** how many events the row aggregates */
+  events: string;
+}
+
+const nonEmpty = (values: string[]) => (values.length ? values : ['']);
+
+/**
+ * Distinct sources of the events a query aggregates (same customer, name, range, filters and sources), per split
+ * key (analytics reports them when it does not split by source).
+ */
+export async function distinctSources(db: Executor, scope: Scope, q: AggregateQuery) {
+  const filters = propertyFilterSql(q.filters);
+  const filterSql = filters.length ? sql`and ${sql.join(filters, sql` and `)}` : sql``;
+  const customer = q.externalCustomerId !== undefined ? sql`and external_customer_id = ${q.externalCustomerId}` : sql``;
+  const sourceSql = q.sources ? sql`and source in (${sql.join(nonEmpty(q.sources))})` : sql``;
+  const splitParts = (q.split ?? []).map((g) =>
+    g.kind === 'source' ? sql`source` : sql`coalesce(properties ->> ${g.name}, '')`,
+  );
+  const split = splitParts.length ? sql`concat_ws(chr(31), ${sql.join(splitParts)})` : sql`''`;
+  const result = await sql<{ split_key: string; source: string }>`
+    select distinct ${split} as split_key, source
+    from events
+    where tenant_id = ${scope.tenantId} and environment_id = ${scope.environmentId} and event_name = ${q.eventName}
+      and "timestamp" >= ${q.start} and "timestamp" < ${q.end}
+      ${customer} ${filterSql} ${sourceSql}
+    order by 1, 2`.execute(db);
   return result.rows;
 }
 
@@ -308,7 +376,11 @@ function numericValue(propertyName: string) {
  * The same answer as the raw path for decomposable aggregations: whole hours come from `event_rollups`, the partial
  * hours at either end of the range from raw events, each raw event counting as a one-event rollup row.
  */
-async function aggregateFromRollups(db: Executor, scope: Scope, q: AggregateQuery, hours: { from: Date; to: Date }) {
+function aggregateFromRollups(
+  scope: Scope,
+  q: AggregateQuery,
+  hours: { from: Date; to: Date },
+): RawBuilder<AggregateRow> {
   const value = numericValue(q.propertyName);
   const customer = q.externalCustomerId!;
   const { join, start } = windowing(q, 'p');
@@ -320,7 +392,7 @@ async function aggregateFromRollups(db: Executor, scope: Scope, q: AggregateQuer
     SUM_WITH_MULTIPLIER: sql`sum(s) * cast(${multiplier} as numeric)`,
     MAX: sql`coalesce(max(m), 0)`,
   };
-  const result = await sql<{ window_start: Date | null; value: string | null }>`
+  return sql<AggregateRow>`
     with p as (
       select hour as "timestamp",
              case when property = '' then events else 0 end as n,
@@ -339,10 +411,9 @@ async function aggregateFromRollups(db: Executor, scope: Scope, q: AggregateQuer
              or ("timestamp" >= ${hours.to} and "timestamp" < ${q.end}))
     )
     select ${start ? sql`greatest(${start}, cast(${q.start} as timestamptz))` : sql`null::timestamptz`} as window_start,
-           ${aggregate[q.aggregation]!} as value
+           '' as split_key, ${aggregate[q.aggregation]!} as value, sum(n) as events
     from p ${join}
     group by 1
     having sum(n) > 0
-    order by 1`.execute(db);
-  return result.rows;
+    order by 1`;
 }

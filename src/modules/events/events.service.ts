@@ -5,7 +5,7 @@ import type { Scope } from '../../platform/http/context.ts';
 import { newId } from '../../platform/ids.ts';
 import { dec, parseDecimal, toWire } from '../../platform/money.ts';
 import { isTimezone } from '../../platform/validation.ts';
-import { meterUsageSpec, type MetersService } from '../catalog/meters.service.ts';
+import { meterUsageSpec, type MetersService, type MeterView } from '../catalog/meters.service.ts';
 import type { CustomersService } from '../customers/customers.service.ts';
 import * as repo from './events.repo.ts';
 import type { AggregationType, WindowSize } from './events.schemas.ts';
@@ -304,6 +304,39 @@ export function createEventsService(deps: {
         bucket_size: input.bucket_size ?? spec.bucket_size,
         filters,
       });
+    },
+
+    /**
+     * A customer's total usage of each meter over its [start, end), with the meter's definition (event name,
+     * aggregation, filters, multiplier, buckets, group-by), exact as decimal strings, in one statement. For callers
+     * that already hold the meters (the customer usage summary): no meter or customer lookup.
+     */
+    async meterUsageTotals(
+      scope: Scope,
+      externalCustomerId: string,
+      requests: Array<{ meter: MeterView; start: Date; end: Date }>,
+    ): Promise<string[]> {
+      const queries = requests.map(({ meter, start, end }): repo.AggregateQuery => {
+        const spec = meterUsageSpec(meter);
+        return {
+          eventName: spec.event_name,
+          aggregation: spec.aggregation_type,
+          propertyName: spec.property_name ?? '',
+          externalCustomerId,
+          start,
+          end,
+          bucketSize: spec.bucket_size,
+          timezone: 'UTC',
+          filters: spec.filters,
+          multiplier: spec.multiplier,
+          groupBy: (spec.group_by ?? []).map((g) => ({
+            kind: 'property' as const,
+            name: g.slice('properties.'.length),
+          })),
+        };
+      });
+      const results = await repo.aggregateEventsMany(db, scope, queries);
+      return results.map(([total]) => toWire(dec(total?.value ?? '0')));
     },
 
     /** Aggregated usage of one event name (POST /v1/events/usage). */

@@ -63,20 +63,28 @@ export async function aggregateEntitlements(
 ): Promise<AggregatedFeatureView[]> {
   if (subscriptions.length === 0) return [];
   const planIds = [...new Set(subscriptions.map((s) => s.plan_id))];
-  const [plans, planEntitlements, subscriptionEntitlements] = await Promise.all([
+  const subscriptionIds = subscriptions.map((s) => s.id);
+  // Plan and subscription entitlements in one statement (this read is on the entitlement-check hot path).
+  const [plans, sourceRows] = await Promise.all([
     catalogRepo.findRowsByIds(executor, 'plans', scope, planIds),
-    catalogRepo.findRowsByColumn(executor, 'entitlements', scope, 'entity_id', planIds, [
-      catalogRepo.equals('entity_type', 'PLAN'),
-    ]),
-    catalogRepo.findRowsByColumn(
-      executor,
-      'entitlements',
-      scope,
-      'entity_id',
-      subscriptions.map((s) => s.id),
-      [catalogRepo.equals('entity_type', 'SUBSCRIPTION')],
-    ),
+    executor
+      .selectFrom('entitlements')
+      .selectAll()
+      .where('tenant_id', '=', scope.tenantId)
+      .where('environment_id', '=', scope.environmentId)
+      .where('status', '=', 'published')
+      .where((eb) =>
+        eb.or([
+          eb.and([eb('entity_type', '=', 'PLAN'), eb('entity_id', 'in', planIds)]),
+          eb.and([eb('entity_type', '=', 'SUBSCRIPTION'), eb('entity_id', 'in', subscriptionIds)]),
+        ]),
+      )
+      .orderBy('created_at', 'asc')
+      .orderBy('id', 'asc')
+      .execute() as Promise<EntitlementRow[]>,
   ]);
+  const planEntitlements = sourceRows.filter((e) => e.entity_type === 'PLAN');
+  const subscriptionEntitlements = sourceRows.filter((e) => e.entity_type === 'SUBSCRIPTION');
   const planNames = new Map(plans.map((p) => [p.id, p.name]));
   const wanted = options.featureIds?.length ? new Set(options.featureIds) : undefined;
 
@@ -109,13 +117,28 @@ export async function aggregateEntitlements(
     }
   }
 
-  const featureRows = await catalogRepo.findRowsByIds(executor, 'features', scope, [...byFeature.keys()]);
-  const meterRows = await catalogRepo.findRowsByIds(
-    executor,
-    'meters',
-    scope,
-    featureRows.flatMap((f) => (f.meter_id ? [f.meter_id] : [])),
-  );
+  const featureIds = [...byFeature.keys()];
+  // Features and their meters concurrently (the meters through a subquery on the features).
+  const [featureRows, meterRows] = await Promise.all([
+    catalogRepo.findRowsByIds(executor, 'features', scope, featureIds),
+    featureIds.length
+      ? (executor
+          .selectFrom('meters')
+          .selectAll()
+          .where('tenant_id', '=', scope.tenantId)
+          .where('environment_id', '=', scope.environmentId)
+          .where('status', '=', 'published')
+          .where('id', 'in', (eb) =>
+            eb
+              .selectFrom('features')
+              .select('meter_id')
+              .where('tenant_id', '=', scope.tenantId)
+              .where('environment_id', '=', scope.environmentId)
+              .where('id', 'in', featureIds),
+          )
+          .execute() as Promise<Array<catalogRepo.Row<'meters'>>>)
+      : Promise.resolve([] as Array<catalogRepo.Row<'meters'>>),
+  ]);
   const meters = new Map(meterRows.map((m) => [m.id, meterView(m)]));
   const features = new Map(
     featureRows.map((f) => [f.id, featureView(f, f.meter_id ? meters.get(f.meter_id) : undefined)]),

@@ -1,6 +1,13 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { addPeriods, calendarStart, firstPeriod, nextPeriod, type SubscriptionBillingPeriod } from './periods.ts';
+import {
+  addPeriods,
+  calendarStart,
+  firstPeriod,
+  nextPeriod,
+  periodContaining,
+  type SubscriptionBillingPeriod,
+} from './periods.ts';
 
 const d = (s: string) => new Date(s);
 const iso = (x: Date) => x.toISOString();
@@ -117,6 +124,35 @@ describe('periods of a subscription', () => {
     assert.deepEqual(ends('2026-01-01T00:00:00Z', 'MONTHLY', 2, 'calendar', 2), [
       '2026-03-01T00:00:00.000Z',
       '2026-05-01T00:00:00.000Z',
+    ]);
+  });
+});
+
+describe('periodContaining', () => {
+  const at = (anchor: string, period: 'DAILY' | 'MONTHLY' | 'WEEKLY', count: number, time: string) => {
+    const p = periodContaining(new Date(anchor), period, count, new Date(time));
+    return [p.periodStart.toISOString(), p.periodEnd.toISOString()];
+  };
+  it('finds the anchored period holding a time, start inclusive, end exclusive', () => {
+    assert.deepEqual(at('2026-01-31T10:00:00Z', 'MONTHLY', 1, '2026-03-15T00:00:00Z'), [
+      '2026-02-28T10:00:00.000Z',
+      '2026-03-31T10:00:00.000Z',
+    ]);
+    assert.deepEqual(at('2026-01-31T10:00:00Z', 'MONTHLY', 1, '2026-03-31T10:00:00Z'), [
+      '2026-03-31T10:00:00.000Z',
+      '2026-04-30T10:00:00.000Z',
+    ]);
+    assert.deepEqual(at('2026-03-01T06:00:00Z', 'DAILY', 1, '2026-03-10T05:59:59Z'), [
+      '2026-03-09T06:00:00.000Z',
+      '2026-03-10T06:00:00.000Z',
+    ]);
+    assert.deepEqual(at('2026-01-01T00:00:00Z', 'MONTHLY', 3, '2026-07-01T00:00:00Z'), [
+      '2026-07-01T00:00:00.000Z',
+      '2026-10-01T00:00:00.000Z',
+    ]);
+    assert.deepEqual(at('2026-03-02T00:00:00Z', 'WEEKLY', 1, '2026-01-01T00:00:00Z'), [
+      '2026-03-02T00:00:00.000Z',
+      '2026-03-09T00:00:00.000Z',
     ]);
   });
 });

@@ -119,3 +119,30 @@ export function nextPeriod(
   const units = unitsBetween(anchor, periodEnd, period);
   return { periodStart: periodEnd, periodEnd: addPeriods(anchor, period, units + count) };
 }
+
+/**
+ * The period of `count` units anchored on `anchor` that contains `at`: [anchor + k·count, anchor + (k+1)·count).
+ * Before the anchor, the first period. Used for usage-reset windows (a DAILY reset on a monthly subscription resets
+ * every day at the anchor's time of day).
+ */
+export function periodContaining(
+  anchor: Date,
+  period: SubscriptionBillingPeriod,
+  count: number,
+  at: Date,
+): { periodStart: Date; periodEnd: Date } {
+  if (at.getTime() < anchor.getTime()) return { periodStart: anchor, periodEnd: addPeriods(anchor, period, count) };
+  const months = MONTHS[period];
+  const estimate =
+    months === undefined
+      ? Math.floor((at.getTime() - anchor.getTime()) / ((DAYS[period] ?? 1) * DAY_MS * count))
+      : Math.floor(
+          ((at.getUTCFullYear() - anchor.getUTCFullYear()) * 12 + (at.getUTCMonth() - anchor.getUTCMonth())) /
+            (months * count),
+        );
+  let k = Math.max(0, estimate);
+  // Month clamping can put the estimate one period off either way.
+  while (k > 0 && addPeriods(anchor, period, k * count).getTime() > at.getTime()) k--;
+  while (addPeriods(anchor, period, (k + 1) * count).getTime() <= at.getTime()) k++;
+  return { periodStart: addPeriods(anchor, period, k * count), periodEnd: addPeriods(anchor, period, (k + 1) * count) };
+}

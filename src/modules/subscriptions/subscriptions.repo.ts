@@ -152,3 +152,40 @@ export async function listSubscriptions(db: Executor, scope: Scope, filter: Subs
   ]);
   return { rows, total: Number(countRow.total) };
 }
+
+/**
+ * A live customer (by id or external id) with its subscriptions in `statuses`, oldest first, in one statement (the
+ * entitlement and usage-summary reads are latency-sensitive). Undefined when the customer does not exist.
+ */
+export async function findCustomerWithSubscriptions(
+  db: Executor,
+  scope: Scope,
+  ref: { id?: string | undefined; externalId?: string | undefined },
+  statuses: string[],
+): Promise<{ id: string; externalId: string; subscriptions: SubscriptionRow[] } | undefined> {
+  const rows = await db
+    .selectFrom('customers as c')
+    .leftJoin('subscriptions as s', (join) =>
+      join
+        .onRef('s.tenant_id', '=', 'c.tenant_id')
+        .onRef('s.environment_id', '=', 'c.environment_id')
+        .onRef('s.customer_id', '=', 'c.id')
+        .on('s.status', '=', 'published')
+        .on('s.subscription_status', 'in', statuses),
+    )
+    .selectAll('s')
+    .select(['c.id as customer_row_id', 'c.external_id as customer_external_id'])
+    .where('c.tenant_id', '=', scope.tenantId)
+    .where('c.environment_id', '=', scope.environmentId)
+    .where('c.status', '=', 'published')
+    .where(ref.id !== undefined ? 'c.id' : 'c.external_id', '=', ref.id ?? ref.externalId ?? '')
+    .orderBy('s.created_at', 'asc')
+    .orderBy('s.id', 'asc')
+    .execute();
+  const first = rows[0];
+  if (!first) return undefined;
+  const subscriptions = rows
+    .filter((r) => r.id !== null)
+    .map(({ customer_row_id: _id, customer_external_id: _external, ...s }) => s as unknown as SubscriptionRow);
+  return { id: first.customer_row_id, externalId: first.customer_external_id, subscriptions };
+}

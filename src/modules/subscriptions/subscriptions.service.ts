@@ -141,7 +141,7 @@ export interface SubscriptionView {
 
 const iso = (value: Date | null | undefined) => (value ? value.toISOString() : undefined);
 
-function lineItemView(row: repo.LineItemRow): LineItemView {
+export function lineItemView(row: repo.LineItemRow): LineItemView {
   return {
     id: row.id,
     subscription_id: row.subscription_id,
@@ -601,22 +601,9 @@ export function createSubscriptionsService(deps: {
 
     /** The sum of what the customer's active and trialing subscriptions grant (§5.4); 404 for unknown customers. */
     async getCustomerEntitlements(scope: Scope, ref: { id?: string; externalId?: string }) {
-      let query = db
-        .selectFrom('customers')
-        .select('id')
-        .where('tenant_id', '=', scope.tenantId)
-        .where('environment_id', '=', scope.environmentId)
-        .where('status', '=', 'published');
-      query = ref.id ? query.where('id', '=', ref.id) : query.where('external_id', '=', ref.externalId ?? '');
-      const customer = await query.executeTakeFirst();
+      const customer = await repo.findCustomerWithSubscriptions(db, scope, ref, ['active', 'trialing']);
       if (!customer) throw notFound('customer', ref.id ? { id: ref.id } : { external_id: ref.externalId });
-      const { rows } = await repo.listSubscriptions(db, scope, {
-        customer_ids: [customer.id],
-        subscription_status: ['active', 'trialing'],
-        order: 'asc',
-        limit: 1000,
-        offset: 0,
-      });
+      const rows = customer.subscriptions;
       const features = await aggregateEntitlements(db, scope, rows, { at: clock.now() });
       return { customer_id: customer.id, subscriptions: rows.map((r) => subscriptionView(r)), features };
     },
@@ -658,6 +645,30 @@ export function createSubscriptionsService(deps: {
         ),
         pagination: { total, limit, offset: 0 },
       };
+    },
+
+    /**
+     * The USAGE line items of the customer's active and trialing subscriptions that have not ended at `at`, oldest
+     * subscription first (usage analytics prices a meter with the first one that charges it).
+     */
+    async liveUsageLineItems(scope: Scope, customerId: string, at: Date) {
+      const { rows } = await repo.listSubscriptions(db, scope, {
+        customer_ids: [customerId],
+        subscription_status: ['active', 'trialing'],
+        order: 'asc',
+        limit: 1000,
+        offset: 0,
+      });
+      const items = await repo.findLineItems(
+        db,
+        scope,
+        rows.map((r) => r.id),
+      );
+      const order = new Map(rows.map((r, index) => [r.id, index]));
+      return items
+        .filter((i) => i.price_type === 'USAGE' && i.meter_id && (!i.end_date || i.end_date.getTime() > at.getTime()))
+        .sort((a, b) => order.get(a.subscription_id)! - order.get(b.subscription_id)!)
+        .map((item) => ({ ...lineItemView(item), plan_id: rows[order.get(item.subscription_id)!]!.plan_id }));
     },
 
     /** The subscription's customer as seen in `tx` (for webhook payloads). */

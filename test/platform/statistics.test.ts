@@ -1,0 +1,47 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { sql } from 'kysely';
+import type { DatabaseHandle } from '../../src/platform/db/database.ts';
+import { staleStatisticsTask } from '../../src/platform/db/statistics.ts';
+import { openIsolatedDatabase } from '../support/harness.ts';
+
+/**
+ * The embedded engine has no autovacuum; the statistics task analyzes tables that changed enough, so the planner
+ * picks the customer/event-name index for a customer's usage instead of scanning the environment by primary key.
+ */
+let database: DatabaseHandle;
+before(async () => {
+  database = await openIsolatedDatabase();
+});
+after(async () => {
+  await database.close();
+});
+
+const modifiedSinceAnalyze = async (table: string) => {
+  const row = await sql<{ n: string | null }>`
+    select n_mod_since_analyze::text as n from pg_stat_user_tables where relname = ${table}`.execute(database.db);
+  return Number(row.rows[0]?.n ?? 0);
+};
+
+describe('staleStatisticsTask', () => {
+  it('analyzes a table changed by more than 50 rows + 10% and then has nothing left to do', async () => {
+    await sql`
+      insert into events (tenant_id, environment_id, id, event_name, external_customer_id, "timestamp", properties)
+      select 't', 'e', 'stats-' || g, 'api_call', 'c-' || (g % 50), timestamptz '2026-03-01' + g * interval '1 minute',
+             '{}'::jsonb
+      from generate_series(1, 5000) g`.execute(database.db);
+    // statistics counters are flushed by the backend shortly after the transaction
+    for (let i = 0; i < 100 && (await modifiedSinceAnalyze('events')) === 0; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    assert.ok((await modifiedSinceAnalyze('events')) >= 5000);
+    const task = staleStatisticsTask(database.db);
+    for (let i = 0; i < 50 && (await task.run()); i++);
+    assert.equal(await task.run(), false);
+    assert.equal(await modifiedSinceAnalyze('events'), 0);
+    const plan = await sql<{ 'QUERY PLAN': string }>`
+      explain select * from events where tenant_id = 't' and environment_id = 'e' and external_customer_id = 'c-7'
+        and event_name = 'api_call' and "timestamp" >= timestamptz '2026-03-02'`.execute(database.db);
+    assert.match(plan.rows.map((r) => r['QUERY PLAN']).join('\n'), /events_customer_name_time/);
+  });
+});
