@@ -81,6 +81,7 @@ export function createServices(
   catalog.plans.addDeletionGuard(subscriptions.planDeletionGuard);
   customers.addDeletionGuard(subscriptions.customerDeletionGuard);
   subscriptions.onEvent(subscriptionEventEmitter(webhooks.outbox, customers));
+  catalog.addons.addDeletionGuard(subscriptions.addonDeletionGuard);
   return { tenancy, customers, events, idempotency, wallets, webhooks, catalog, subscriptions };
 }
 export type Services = ReturnType<typeof createServices>;
