@@ -1,6 +1,19 @@
 import assert from 'node:assert/strict';
 import type { Harness, TestTenant } from './harness.ts';
 
+/** The parts of a subscription webhook payload the tests read. */
+export type WebhookPayload = Record<string, unknown> & {
+  event_type: string;
+  subscription: {
+    id: string;
+    plan_id: string;
+    subscription_status: string;
+    pause_status: string;
+    cancel_at_period_end: boolean;
+    customer: { external_id: string };
+  };
+};
+
 /** Subscription test fixtures: a tenant with a customer, two monthly USD plans (Pro, Max) and an addon. */
 export function subscriptionFixtures(h: () => Harness) {
   async function ok(tenant: TestTenant, method: 'POST' | 'PUT' | 'GET' | 'DELETE', url: string, body?: unknown) {
@@ -93,6 +106,7 @@ export function subscriptionFixtures(h: () => Harness) {
       entity_id: addon.id,
       feature_id: seats.id,
       feature_type: 'boolean',
+      is_enabled: true,
     });
     const multi = await ok(tenant, 'POST', '/v1/addons', {
       name: 'Seat pack',
@@ -122,7 +136,7 @@ export function subscriptionFixtures(h: () => Harness) {
       .orderBy('created_at')
       .orderBy('id')
       .execute();
-    return rows.map((r) => ({ type: r.event_type, payload: JSON.parse(r.payload) as Record<string, any> }));
+    return rows.map((r) => ({ type: r.event_type, payload: JSON.parse(r.payload) as WebhookPayload }));
   }
 
   return { ok, price, setup, subscribe, webhookRows };
