@@ -418,3 +418,59 @@ describe('subscription line items', () => {
     assertEnvelope(await create({ price_id: maxFee.id }), 400, 'invalid_operation');
   });
 });
+
+describe('override_line_items on create', () => {
+  it('reprices a plan price through a subscription-scoped copy and overrides fixed quantities', async () => {
+    clock.set('2026-03-10T12:00:00Z');
+    const { tenant, customer, pro, proFee, proUsage } = await setup();
+    const sub = await subscribe(tenant, {
+      plan_id: pro.id,
+      customer_id: customer.id,
+      override_line_items: [
+        { price_id: proFee.id, quantity: '3' },
+        { price_id: proUsage.id, amount: '0.005' },
+      ],
+    });
+    const items = sub.line_items as Array<LineItem & { quantity: string }>;
+    assert.equal(items.length, 2);
+    const fee = items.find((li) => li.price_id === proFee.id)!;
+    assert.equal(fee.quantity, '3');
+    const usage = items.find((li) => li.price_id !== proFee.id)!;
+    assert.notEqual(usage.price_id, proUsage.id);
+    assert.equal(usage.entity_type, 'plan');
+    assert.equal(usage.entity_id, pro.id);
+    const copy = await ok(tenant, 'GET', `/v1/prices/${usage.price_id}`);
+    assert.equal(copy.entity_type, 'SUBSCRIPTION');
+    assert.equal(copy.entity_id, sub.id);
+    assert.equal(copy.amount, '0.005');
+    assert.equal(copy.parent_price_id, proUsage.id);
+    assert.equal(copy.meter_id, proUsage.meter_id);
+    assert.equal(copy.type, 'USAGE');
+    // the plan price is untouched
+    assert.equal((await ok(tenant, 'GET', `/v1/prices/${proUsage.id}`)).amount, '0.01');
+  });
+
+  it('refuses prices outside the plan, duplicates, usage quantities and custom-unit fields, writing nothing', async () => {
+    clock.set('2026-03-10T12:00:00Z');
+    const { tenant, customer, pro, proFee, proUsage, maxFee } = await setup();
+    const base = { plan_id: pro.id, customer_id: customer.id, currency: 'usd', billing_period: 'MONTHLY' };
+    const create = (override_line_items: unknown) =>
+      h.request(tenant, 'POST', '/v1/subscriptions', { ...base, override_line_items });
+    assertEnvelope(await create([{ price_id: maxFee.id, amount: '1' }]), 400, 'validation_error');
+    assertEnvelope(
+      await create([
+        { price_id: proFee.id, amount: '1' },
+        { price_id: proFee.id, quantity: '2' },
+      ]),
+      400,
+      'validation_error',
+    );
+    assertEnvelope(await create([{ price_id: proUsage.id, quantity: '2' }]), 400, 'validation_error');
+    assertEnvelope(await create([{ price_id: proFee.id, quantity: '-1' }]), 400, 'validation_error');
+    assertEnvelope(await create([{ price_id: proFee.id, amount: '-5' }]), 400, 'validation_error');
+    assertEnvelope(await create([{ price_id: proFee.id, price_unit_amount: '2' }]), 400, 'validation_error');
+    assert.equal((await ok(tenant, 'POST', '/v1/subscriptions/search', {})).pagination.total, 0);
+    const subscriptionPrices = await ok(tenant, 'POST', '/v1/prices/search', { entity_type: 'SUBSCRIPTION' });
+    assert.equal(subscriptionPrices.pagination.total, 0);
+  });
+});

@@ -57,13 +57,14 @@ const UNSUPPORTED_CREATE_FIELDS = [
   'line_items',
   'overage_factor',
   'override_entitlements',
-  'override_line_items',
   'phases',
   'proration_behavior',
   'subscription_coupons',
   'tax_rate_overrides',
 ];
 
+/** Fields of an `override_line_items[]` element not implemented (custom price units). */
+const UNSUPPORTED_OVERRIDE_FIELDS = ['price_unit_amount', 'price_unit_tiers'];
 /** Fields of an `addons[]` element (and of POST /subscriptions/addon) that Tally does not implement. */
 const UNSUPPORTED_ADDON_FIELDS = ['checkout', 'line_item_commitments', 'override_line_items'];
 /** Line-item create fields not implemented: inline prices, commitments, phases. */
@@ -119,6 +120,10 @@ function refuseUnsupportedFields(body: unknown): void {
   if (Array.isArray(addons)) {
     addons.forEach((addon, i) => refuseFields(addon, UNSUPPORTED_ADDON_FIELDS, `addons[${i}].`));
   }
+  const overrides = (body as Record<string, unknown> | null)?.override_line_items;
+  if (Array.isArray(overrides)) {
+    overrides.forEach((o, i) => refuseFields(o, UNSUPPORTED_OVERRIDE_FIELDS, `override_line_items[${i}].`));
+  }
 }
 
 const refusing = (fields: readonly string[]) => async (request: { body: unknown }) =>
@@ -144,6 +149,7 @@ export function registerSubscriptionRoutes(app: App, subscriptions: Subscription
           ...request.body,
           subscription_status: request.body.subscription_status ?? undefined,
           addons: request.body.addons ?? undefined,
+          override_line_items: request.body.override_line_items ?? undefined,
         }),
       ),
   );

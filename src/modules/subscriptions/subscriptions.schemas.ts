@@ -32,6 +32,37 @@ export const CreateSubscriptionRequest = Type.Object({
   payment_terms: Type.Optional(StringEnum(['15 NET', '30 NET', '45 NET', '60 NET', '75 NET', '90 NET'])),
   timezone: Type.Optional(Type.String({ maxLength: 64 })),
   subscription_status: Type.Optional(Type.Union([Type.String({ maxLength: 20 }), Type.Null()])),
+  override_line_items: Type.Optional(
+    Type.Union([
+      Type.Array(
+        Type.Object({
+          price_id: Type.String({ minLength: 1, maxLength: 50 }),
+          quantity: Type.Optional(DecimalString),
+          amount: Type.Optional(DecimalString),
+          billing_model: Type.Optional(StringEnum(['FLAT_FEE', 'PACKAGE', 'TIERED'])),
+          tier_mode: Type.Optional(StringEnum(['VOLUME', 'SLAB'])),
+          tiers: Type.Optional(
+            Type.Array(
+              Type.Object({
+                up_to: Type.Optional(Type.Union([Type.Integer({ minimum: 1 }), Type.Null()])),
+                unit_amount: DecimalString,
+                flat_amount: Type.Optional(DecimalString),
+              }),
+              { maxItems: 100 },
+            ),
+          ),
+          transform_quantity: Type.Optional(
+            Type.Object({
+              divide_by: Type.Integer({ minimum: 1 }),
+              round: Type.Optional(StringEnum(['up', 'down'])),
+            }),
+          ),
+        }),
+        { maxItems: 100 },
+      ),
+      Type.Null(),
+    ]),
+  ),
   addons: Type.Optional(
     Type.Union([
       Type.Array(

@@ -21,6 +21,8 @@ import { createLineItemUseCases } from './line-items.ts';
 import { createPlanChangeUseCases } from './plan-change.ts';
 import type { Selectable } from 'kysely';
 import type { PricesTable } from '../../platform/db/schema.ts';
+import type { PricesService } from '../catalog/prices.service.ts';
+import { dec, toWire } from '../../platform/money.ts';
 
 export const CANCELLATION_TYPES = ['immediate', 'end_of_period', 'scheduled_date'] as const;
 export type CancellationType = (typeof CANCELLATION_TYPES)[number];
@@ -48,6 +50,19 @@ export interface CreateSubscriptionInput {
   /** Only `draft` (create without activating); other values are refused. */
   subscription_status?: string | undefined;
   addons?: AttachAddonInput[] | undefined;
+  override_line_items?: OverrideLineItemInput[] | undefined;
+}
+
+/** A plan price overridden for this subscription: a new quantity, or new pricing (a subscription-scoped copy). */
+export interface OverrideLineItemInput {
+  price_id: string;
+  quantity?: string | undefined;
+  amount?: string | undefined;
+  billing_model?: string | undefined;
+  tier_mode?: string | undefined;
+  tiers?:
+    Array<{ up_to?: number | null | undefined; unit_amount: string; flat_amount?: string | undefined }> | undefined;
+  transform_quantity?: { divide_by: number; round?: string | undefined } | undefined;
 }
 
 export interface AttachAddonInput {
@@ -339,6 +354,7 @@ export function createSubscriptionsService(deps: {
   db: Db;
   clock: Clock;
   customers: Pick<CustomersService, 'findCustomerInTransaction'>;
+  prices: Pick<PricesService, 'insertPrice'>;
 }) {
   const { db, clock } = deps;
   const listeners: SubscriptionEventListener[] = [];
@@ -482,6 +498,111 @@ export function createSubscriptionsService(deps: {
     );
   }
 
+  /**
+   * `override_line_items` on create: each names one of the plan prices the subscription takes (400 otherwise, or
+   * twice). `quantity` (FIXED prices only) sets the line item's quantity; pricing fields (`amount`, `billing_model`,
+   * `tier_mode`, `tiers`, `transform_quantity`) create a SUBSCRIPTION-scoped copy of the price (`parent_price_id` the
+   * plan price) that the line item uses instead. Custom-unit prices cannot be repriced (400).
+   */
+  async function applyOverrides(
+    tx: Tx,
+    scope: Scope,
+    subscription: repo.SubscriptionRow,
+    prices: PriceRow[],
+    overrides: OverrideLineItemInput[],
+  ): Promise<Array<{ price: PriceRow; quantity?: string }>> {
+    const byPrice = new Map<string, OverrideLineItemInput>();
+    for (const [i, override] of overrides.entries()) {
+      if (!override.price_id) throw validation(`override_line_items[${i}].price_id is required`);
+      if (byPrice.has(override.price_id)) {
+        throw validation('a price is overridden twice', { price_id: override.price_id });
+      }
+      if (!prices.some((p) => p.id === override.price_id)) {
+        throw validation('override_line_items may only name prices of the plan the subscription takes', {
+          price_id: override.price_id,
+        });
+      }
+      byPrice.set(override.price_id, override);
+    }
+    const out: Array<{ price: PriceRow; quantity?: string }> = [];
+    for (const price of prices) {
+      const override = byPrice.get(price.id);
+      if (!override) {
+        out.push({ price });
+        continue;
+      }
+      let quantity: string | undefined;
+      if (override.quantity !== undefined) {
+        if (price.type !== 'FIXED') {
+          throw validation('quantity can only be overridden on FIXED prices', { price_id: price.id });
+        }
+        let q;
+        try {
+          q = dec(override.quantity);
+        } catch {
+          throw validation('quantity must be a decimal string', { quantity: override.quantity });
+        }
+        if (!q.isFinite() || q.isNegative()) throw validation('quantity must not be negative');
+        quantity = toWire(q);
+      }
+      const repriced =
+        override.amount !== undefined ||
+        override.billing_model !== undefined ||
+        override.tier_mode !== undefined ||
+        override.tiers !== undefined ||
+        override.transform_quantity !== undefined;
+      if (!repriced) {
+        out.push({ price, ...(quantity !== undefined ? { quantity } : {}) });
+        continue;
+      }
+      if (price.price_unit_type !== 'FIAT') {
+        throw validation('prices in a custom price unit cannot be overridden yet', { price_id: price.id });
+      }
+      const model = override.billing_model ?? price.billing_model;
+      const copy = await deps.prices.insertPrice(tx, scope, {
+        entity_type: 'SUBSCRIPTION',
+        entity_id: subscription.id,
+        type: price.type,
+        billing_model: model,
+        billing_period: price.billing_period,
+        billing_period_count: price.billing_period_count,
+        billing_cadence: price.billing_cadence,
+        invoice_cadence: price.invoice_cadence,
+        currency: price.currency,
+        price_unit_type: 'FIAT',
+        ...(override.amount !== undefined
+          ? { amount: override.amount }
+          : model === price.billing_model && model !== 'TIERED'
+            ? { amount: price.amount }
+            : {}),
+        ...(price.meter_id ? { meter_id: price.meter_id } : {}),
+        ...(price.filter_values ? { filter_values: price.filter_values } : {}),
+        ...(override.tier_mode !== undefined
+          ? { tier_mode: override.tier_mode }
+          : price.tier_mode && model === 'TIERED'
+            ? { tier_mode: price.tier_mode }
+            : {}),
+        ...(override.tiers !== undefined
+          ? { tiers: override.tiers }
+          : price.tiers && model === 'TIERED'
+            ? { tiers: price.tiers }
+            : {}),
+        ...(override.transform_quantity !== undefined
+          ? { transform_quantity: override.transform_quantity }
+          : price.transform_quantity && model === 'PACKAGE'
+            ? { transform_quantity: price.transform_quantity }
+            : {}),
+        description: price.description,
+        display_name: price.display_name,
+        metadata: price.metadata ?? {},
+        parent_price_id: price.id,
+        start_date: subscription.start_date.toISOString(),
+      });
+      out.push({ price: copy, ...(quantity !== undefined ? { quantity } : {}) });
+    }
+    return out;
+  }
+
   const internals: SubscriptionInternals = {
     db,
     clock,
@@ -594,13 +715,17 @@ export function createSubscriptionsService(deps: {
           created_by: '',
           updated_by: '',
         });
-        await insertPriceLineItems(tx, scope, row, prices, {
-          entityType: 'plan',
-          entityId: plan.id,
-          name: plan.name,
-          start,
-          end: end ?? null,
-        });
+        const overrides = await applyOverrides(tx, scope, row, prices, input.override_line_items ?? []);
+        for (const group of overrides) {
+          await insertPriceLineItems(tx, scope, row, [group.price], {
+            entityType: 'plan',
+            entityId: plan.id,
+            name: plan.name,
+            start,
+            end: end ?? null,
+            ...(group.quantity !== undefined ? { quantity: group.quantity } : {}),
+          });
+        }
         for (const addon of input.addons ?? []) await addons.attachInTransaction(tx, scope, row, addon);
         const items = await repo.findLineItems(tx, scope, [row.id]);
         const view = subscriptionView(row, items);
