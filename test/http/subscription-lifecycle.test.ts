@@ -111,16 +111,17 @@ describe('GET /v1/subscriptions/{id}/v2', () => {
 describe('drafts and POST /v1/subscriptions/{id}/activate', () => {
   it('creates a draft (no entitlements, draft.created) and activates it from a new start date', async () => {
     clock.set('2026-03-10T12:00:00Z');
-    const { tenant, customer, pro, calls } = await setup();
+    const { tenant, customer, pro, calls, addon } = await setup();
     await ok(tenant, 'POST', '/v1/webhook-endpoints', { url: 'https://hooks.example.test/subs' });
     const draft = await subscribe(tenant, {
       plan_id: pro.id,
       customer_id: customer.id,
       subscription_status: 'draft',
       trial_period_days: 7,
+      addons: [{ addon_id: addon.id }],
     });
     assert.equal(draft.subscription_status, 'draft');
-    assert.equal(draft.line_items.length, 2);
+    assert.equal(draft.line_items.length, 3);
     const before = await ok(tenant, 'GET', `/v1/customers/${customer.id}/entitlements`);
     assert.deepEqual(before.features, []);
 
@@ -135,8 +136,12 @@ describe('drafts and POST /v1/subscriptions/{id}/activate', () => {
     assert.equal(activated.trial_start, '2026-03-15T00:00:00.000Z');
     assert.equal(activated.trial_end, '2026-03-22T00:00:00.000Z');
     for (const item of activated.line_items) assert.equal(item.start_date, '2026-03-15T00:00:00.000Z');
+    const [association] = await ok(tenant, 'GET', `/v1/subscriptions/${draft.id}/addons/associations`);
+    assert.equal(association.start_date, '2026-03-15T00:00:00.000Z');
+    clock.set('2026-03-16T00:00:00Z');
     const after = await ok(tenant, 'GET', `/v1/customers/${customer.id}/entitlements`);
     assert.equal(after.features[0].feature.id, calls.id);
+    assert.equal(after.features[0].entitlement.usage_limit, 1500);
 
     // only drafts activate
     assertEnvelope(

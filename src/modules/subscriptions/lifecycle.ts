@@ -180,7 +180,7 @@ export function createLifecycleUseCases(internals: SubscriptionInternals) {
 
     /**
      * Draft → active (or trialing, keeping the trial's length) from `start_date`: the first period is recomputed
-     * from the new start, the line items start then. 400 when the subscription is not a draft.
+     * from the new start; the line items and addon associations all start then. 400 when the subscription is not a draft.
      */
     async activateSubscription(scope: Scope, id: string, input: { start_date: string }): Promise<SubscriptionView> {
       const start = parseTime(input.start_date, 'start_date');
@@ -229,7 +229,6 @@ export function createLifecycleUseCases(internals: SubscriptionInternals) {
           .where('tenant_id', '=', scope.tenantId)
           .where('environment_id', '=', scope.environmentId)
           .where('entity_id', '=', id)
-          .where('start_date', '<', start)
           .execute();
         const view = subscriptionView(row, await repo.findLineItems(tx, scope, [id]));
         await emit(tx, scope, { type: 'subscription.activated', subscription: view });
