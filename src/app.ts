@@ -85,11 +85,12 @@ export function createServices(
     const unit = await findRowByColumn(tx, 'price_units', scope, 'code', code.toLowerCase());
     return unit ? { currency: unit.base_currency, conversion_rate: unit.conversion_rate } : null;
   });
-  const subscriptions = createSubscriptionsService({ db, clock, customers });
+  const subscriptions = createSubscriptionsService({ db, clock, customers, prices: catalog.prices });
   catalog.registerEntityCheck('SUBSCRIPTION', subscriptions.exists);
   catalog.plans.addDeletionGuard(subscriptions.planDeletionGuard);
   customers.addDeletionGuard(subscriptions.customerDeletionGuard);
   subscriptions.onEvent(subscriptionEventEmitter(webhooks.outbox, customers));
+  catalog.addons.addDeletionGuard(subscriptions.addonDeletionGuard);
   const analytics = createAnalyticsService({
     db,
     clock,

@@ -30,6 +30,9 @@ export const ID_PREFIX = {
   webhookMessage: 'msg',
   webhookAttempt: 'atmpt',
   job: 'job',
+  subscriptionPause: 'pause',
+  addonAssociation: 'addon_assoc',
+  subscriptionChange: 'subsc',
 } as const;
 
 export type IdKind = keyof typeof ID_PREFIX;

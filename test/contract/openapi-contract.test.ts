@@ -58,6 +58,11 @@ const EXTENSIONS: Record<string, string> = {
   'GET /v1/addons': 'query-string list of addons',
   'GET /v1/entitlements': 'query-string list of entitlements',
   'GET /v1/creditgrants': 'query-string list of credit grants (no search route in the reference either)',
+  // Pause/resume: @flexprice/sdk calls them (pauseSubscription, resumeSubscription, listSubscriptionPauses) and
+  // flexprice-behaviour §6.1 lists them; the reference document omits the routes.
+  'POST /v1/subscriptions/{id}/pause': 'SDK pauseSubscription (flexprice-behaviour §6.1)',
+  'POST /v1/subscriptions/{id}/resume': 'SDK resumeSubscription (flexprice-behaviour §6.1)',
+  'GET /v1/subscriptions/{id}/pauses': 'SDK listSubscriptionPauses',
 };
 
 /** `METHOD /path` is an extension if listed exactly, or under a `* /prefix*` entry. */
@@ -126,9 +131,7 @@ const OMITTED_RESPONSE_FIELDS: Record<string, string> = {
     'entitlement grants are refused (400), so no entitlement has one to show',
   // Subscriptions (first slice: create, read, search, cancel)
   'CancelSubscriptionResponse.proration_invoice': 'no proration in this slice (proration_behavior none), so no invoice',
-  'SubscriptionResponse.active_pause_id':
-    'pause/resume are not built (the reference document has no pause route either)',
-  'SubscriptionResponse.pauses': 'pause/resume are not built (the reference document has no pause route either)',
+  'SubscriptionResponse.pauses': 'served by GET /subscriptions/{id}/pauses (active_pause_id points at the current one)',
   'SubscriptionResponse.auto_invoice_threshold': 'auto-invoice thresholds belong to billing (not built yet)',
   'SubscriptionResponse.checkout_session': 'checkout needs a payment provider; Tally has none',
   'SubscriptionResponse.gateway_payment_method_id': 'payment-provider field; Tally has no provider integrations',
@@ -147,8 +150,6 @@ const OMITTED_RESPONSE_FIELDS: Record<string, string> = {
   'SubscriptionResponse.phases': 'subscription phases are not built',
   'SubscriptionResponse.synced_price_sequence':
     "the reference's plan-price sync stamp; Tally has no plan-price sync yet",
-  'subscription.SubscriptionLineItem.addon_association_id':
-    'addons cannot be attached yet, every line item is a plan price',
   'subscription.SubscriptionLineItem.subscription_phase_id': 'subscription phases are not built',
   'subscription.SubscriptionLineItem.meter':
     'an expand in the reference; Tally returns meter_id and meter_display_name',
@@ -176,6 +177,50 @@ const OMITTED_RESPONSE_FIELDS: Record<string, string> = {
   'UsageAnalyticItem.bucket_summaries': 'commitment time buckets do not exist (breakdown_bucket=true is refused)',
   'UsageAnalyticItem.commitment_info': 'line-item commitments are not accepted, so there is none to show',
   'UsageAnalyticItem.group': 'Tally has no groups module',
+  // Subscription lifecycle (update, v2, activate, pause/resume, addons, line items, plan change)
+  'SubscriptionResponseV2.pauses':
+    'served by GET /subscriptions/{id}/pauses (active_pause_id points at the current one)',
+  'SubscriptionResponseV2.auto_invoice_threshold': 'auto-invoice thresholds are not accepted on create',
+  'SubscriptionResponseV2.gateway_payment_method_id': 'payment-provider field; Tally has no provider integrations',
+  'SubscriptionResponseV2.commitment_amount': 'commitments are not accepted on create, so there is none to show',
+  'SubscriptionResponseV2.commitment_duration': 'commitments are not accepted on create, so there is none to show',
+  'SubscriptionResponseV2.enable_true_up': 'commitments are not accepted on create, so there is none to show',
+  'SubscriptionResponseV2.overage_factor': 'commitments are not accepted on create, so there is none to show',
+  'SubscriptionResponseV2.coupon_associations': 'Tally has no coupons module',
+  'SubscriptionResponseV2.credit_grants': 'an expand the v2 read does not offer yet (refused with 400)',
+  'SubscriptionResponseV2.plan': 'an expand the v2 read does not offer yet (refused with 400); plan_id is returned',
+  'SubscriptionResponseV2.invoicing_customer_id':
+    'only standalone subscriptions: the invoicing customer is the customer',
+  'SubscriptionResponseV2.parent_subscription_id': 'only standalone subscriptions: there is no parent',
+  'SubscriptionResponseV2.phases': 'subscription phases are not built',
+  'SubscriptionResponseV2.plan_prices_out_of_sync': 'Tally has no plan-price sync yet',
+  'SubscriptionResponseV2.synced_price_sequence':
+    "the reference's plan-price sync stamp; Tally has no plan-price sync yet",
+  'SubscriptionLineItemResponse.subscription_phase_id': 'subscription phases are not built',
+  'SubscriptionLineItemResponse.meter': 'an expand in the reference; Tally returns meter_id and meter_display_name',
+  'SubscriptionLineItemResponse.price': 'an expand in the reference; Tally returns price_id (GET /prices/{id})',
+  'SubscriptionLineItemResponse.commitment_amount': 'line-item commitments are not accepted, so there is none to show',
+  'SubscriptionLineItemResponse.commitment_duration':
+    'line-item commitments are not accepted, so there is none to show',
+  'SubscriptionLineItemResponse.commitment_overage_factor':
+    'line-item commitments are not accepted, so there is none to show',
+  'SubscriptionLineItemResponse.commitment_quantity':
+    'line-item commitments are not accepted, so there is none to show',
+  'SubscriptionLineItemResponse.commitment_time_buckets':
+    'line-item commitments are not accepted, so there is none to show',
+  'SubscriptionLineItemResponse.commitment_true_up_enabled':
+    'line-item commitments are not accepted, so there is none to show',
+  'SubscriptionLineItemResponse.commitment_type': 'line-item commitments are not accepted, so there is none to show',
+  'SubscriptionLineItemResponse.commitment_windowed':
+    'line-item commitments are not accepted, so there is none to show',
+  'AddAddonToSubscriptionResponse.checkout_session': 'checkout needs a payment provider; `checkout` is refused (400)',
+  'AddAddonToSubscriptionResponse.invoice': 'no proration on attach (create_prorations is refused), so no invoice',
+  'SubscriptionChangeExecuteResponse.credit_grants':
+    'proration credits are negative lines of the PRORATION invoice, never wallet credit grants',
+  'SubscriptionChangeExecuteResponse.schedule_id':
+    'only immediate changes (end_of_period is refused), nothing is scheduled',
+  'SubscriptionChangeExecuteResponse.scheduled_at':
+    'only immediate changes (end_of_period is refused), nothing is scheduled',
 };
 
 /** EXTRA_FIELDS entries some operation needed (checked for staleness after the field tests ran). */

@@ -479,10 +479,9 @@ describe('webhooks', () => {
 
 describe('POST /v1/subscriptions with reference fields Tally does not implement yet', () => {
   for (const [field, value] of [
-    ['addons', [{ addon_id: 'addon_x' }]],
-    ['override_line_items', [{ price_id: 'price_x', amount: '1' }]],
+    ['override_entitlements', [{ entitlement_id: 'ent_x', usage_limit: 1 }]],
     ['credit_grants', [{ name: 'g' }]],
-    ['subscription_status', 'draft'],
+    ['phases', [{ start_date: '2026-03-01T00:00:00Z' }]],
   ] as const) {
     it(`refuses a non-empty ${field} with 400 and creates nothing`, async () => {
       const { tenant, customer, plan } = await setup();

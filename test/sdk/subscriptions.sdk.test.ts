@@ -95,4 +95,81 @@ describe('official SDK: subscriptions', () => {
       isStatus(400),
     );
   });
+
+  it('drives drafts, update, v2, pause/resume, addons, line items and plan change', async () => {
+    const sdk = sdkFor(await h.newTenant());
+    const customer = await sdk.customers.createCustomer({ externalId: 'sdk-life', name: 'Acme' });
+    const priceBody = {
+      type: 'FIXED' as const,
+      billingModel: 'FLAT_FEE' as const,
+      billingCadence: 'RECURRING' as const,
+      billingPeriod: 'MONTHLY' as const,
+      invoiceCadence: 'ADVANCE' as const,
+      priceUnitType: 'FIAT' as const,
+      currency: 'usd',
+    };
+    const pro = await sdk.plans.createPlan({ name: 'Pro' });
+    await sdk.prices.createPrice({ ...priceBody, entityType: 'PLAN', entityId: pro.id!, amount: '30' });
+    const max = await sdk.plans.createPlan({ name: 'Max' });
+    const maxFee = await sdk.prices.createPrice({ ...priceBody, entityType: 'PLAN', entityId: max.id!, amount: '90' });
+    const addon = await sdk.addons.createAddon({ name: 'Boost', lookupKey: 'boost', type: 'onetime' });
+    await sdk.prices.createPrice({ ...priceBody, entityType: 'ADDON', entityId: addon.id!, amount: '5' });
+
+    const draft = await sdk.subscriptions.createSubscription({
+      planId: pro.id!,
+      customerId: customer.id!,
+      currency: 'usd',
+      billingCadence: 'RECURRING',
+      billingPeriod: 'MONTHLY',
+      subscriptionStatus: 'draft',
+    });
+    assert.equal(draft.subscriptionStatus, 'draft');
+    const active = await sdk.subscriptions.activateSubscription(draft.id!, { startDate: new Date().toISOString() });
+    assert.equal(active.subscriptionStatus, 'active');
+    const updated = await sdk.subscriptions.updateSubscription(draft.id!, { cancelAtPeriodEnd: true });
+    assert.equal(updated.cancelAtPeriodEnd, true);
+    const cleared = await sdk.subscriptions.updateSubscription(draft.id!, { cancelAtPeriodEnd: false });
+    assert.equal(cleared.cancelAtPeriodEnd, false);
+    const v2 = await sdk.subscriptions.getSubscriptionV2(draft.id!, 'subscription_line_items');
+    assert.equal(v2.lineItems?.length, 1);
+
+    const pause = await sdk.subscriptions.pauseSubscription(draft.id!, { pauseMode: 'immediate', reason: 'trip' });
+    assert.equal(pause.pauseStatus, 'active');
+    assert.equal((await sdk.subscriptions.getSubscription(draft.id!)).subscriptionStatus, 'paused');
+    const resumed = await sdk.subscriptions.resumeSubscription(draft.id!, { resumeMode: 'immediate' });
+    assert.equal(resumed.pauseStatus, 'completed');
+    assert.equal((await sdk.subscriptions.listSubscriptionPauses(draft.id!)).length, 1);
+
+    const association = await sdk.subscriptions.addSubscriptionAddon({
+      subscriptionId: draft.id!,
+      addonId: addon.id!,
+    });
+    assert.equal(association.addonStatus, 'active');
+    const associations = await sdk.subscriptions.getSubscriptionAddonAssociations(draft.id!);
+    assert.equal(associations.length, 1);
+    await sdk.subscriptions.removeSubscriptionAddon({ addonAssociationId: association.id! });
+
+    const item = await sdk.subscriptions.createSubscriptionLineItem(draft.id!, { priceId: maxFee.id!, quantity: 1 });
+    assert.equal(item.priceId, maxFee.id);
+    const edited = await sdk.subscriptions.updateSubscriptionLineItem(item.id!, { metadata: { a: 'b' } });
+    assert.deepEqual(edited.metadata, { a: 'b' });
+    const ended = await sdk.subscriptions.deleteSubscriptionLineItem(item.id!, {});
+    assert.ok(ended.endDate);
+
+    const request = {
+      targetPlanId: max.id!,
+      prorationBehavior: 'create_prorations' as const,
+      billingCadence: 'RECURRING' as const,
+      billingCycle: 'anniversary' as const,
+      billingPeriod: 'MONTHLY' as const,
+    };
+    const preview = await sdk.subscriptions.previewSubscriptionChange(draft.id!, request);
+    assert.equal(preview.changeType, 'upgrade');
+    const executed = await sdk.subscriptions.executeSubscriptionChange(draft.id!, request);
+    assert.equal(executed.newSubscription?.planId, max.id);
+    await assert.rejects(
+      sdk.subscriptions.pauseSubscription('subs_missing', { pauseMode: 'immediate' }),
+      isStatus(404),
+    );
+  });
 });

@@ -9,12 +9,13 @@ import type { SubscriptionRow } from './subscriptions.repo.ts';
  * Entitlement aggregation (reference behaviour §5.4): what a subscription, or all live subscriptions of a customer,
  * grant per feature. Sources per subscription: its plan's entitlements and its own (SUBSCRIPTION-scoped ones active
  * now); a subscription entitlement with `parent_entitlement_id` replaces that plan entitlement. Disabled
- * entitlements are ignored. Addons are not attachable yet, so they contribute nothing.
+ * entitlements are ignored. Addons attached to the subscription (associations in effect at `at`) add their
+ * entitlements, one source per association; a subscription entitlement can replace an addon's as a plan's.
  */
 export interface EntitlementSourceView {
   subscription_id: string;
   entity_id: string;
-  entity_type: 'plan' | 'subscription';
+  entity_type: 'plan' | 'addon' | 'subscription';
   entity_name: string;
   quantity: number;
   entitlement_id: string;
@@ -86,6 +87,32 @@ export async function aggregateEntitlements(
   const planEntitlements = sourceRows.filter((e) => e.entity_type === 'PLAN');
   const subscriptionEntitlements = sourceRows.filter((e) => e.entity_type === 'SUBSCRIPTION');
   const planNames = new Map(plans.map((p) => [p.id, p.name]));
+  const associations = await executor
+    .selectFrom('addon_associations')
+    .select(['id', 'entity_id', 'addon_id'])
+    .where('tenant_id', '=', scope.tenantId)
+    .where('environment_id', '=', scope.environmentId)
+    .where(
+      'entity_id',
+      'in',
+      subscriptions.map((s) => s.id),
+    )
+    .where('status', '=', 'published')
+    .where('start_date', '<=', options.at)
+    .where((eb) => eb.or([eb('end_date', 'is', null), eb('end_date', '>', options.at)]))
+    .orderBy('created_at', 'asc')
+    .orderBy('id', 'asc')
+    .execute();
+  const addonIds = [...new Set(associations.map((a) => a.addon_id))];
+  const [addons, addonEntitlements] = addonIds.length
+    ? await Promise.all([
+        catalogRepo.findRowsByIds(executor, 'addons', scope, addonIds),
+        catalogRepo.findRowsByColumn(executor, 'entitlements', scope, 'entity_id', addonIds, [
+          catalogRepo.equals('entity_type', 'ADDON'),
+        ]),
+      ])
+    : [[], []];
+  const addonNames = new Map(addons.map((a) => [a.id, a.name]));
   const wanted = options.featureIds?.length ? new Set(options.featureIds) : undefined;
 
   const byFeature = new Map<string, Array<{ row: EntitlementRow; source: EntitlementSourceView }>>();
@@ -93,14 +120,18 @@ export async function aggregateEntitlements(
     const own = subscriptionEntitlements.filter((e) => e.entity_id === subscription.id && isActiveAt(e, options.at));
     const replaced = new Set(own.flatMap((e) => (e.parent_entitlement_id ? [e.parent_entitlement_id] : [])));
     const inherited = planEntitlements.filter((e) => e.entity_id === subscription.plan_id && !replaced.has(e.id));
-    for (const row of [...inherited, ...own]) {
+    const fromAddons = associations
+      .filter((a) => a.entity_id === subscription.id && addonNames.has(a.addon_id))
+      .flatMap((a) => addonEntitlements.filter((e) => e.entity_id === a.addon_id && !replaced.has(e.id)));
+    for (const row of [...inherited, ...fromAddons, ...own]) {
       if (!row.is_enabled || (wanted && !wanted.has(row.feature_id))) continue;
-      const fromPlan = row.entity_type === 'PLAN';
+      const entityType = row.entity_type === 'PLAN' ? 'plan' : row.entity_type === 'ADDON' ? 'addon' : 'subscription';
       const source: EntitlementSourceView = {
         subscription_id: subscription.id,
         entity_id: row.entity_id,
-        entity_type: fromPlan ? 'plan' : 'subscription',
-        entity_name: planNames.get(subscription.plan_id) ?? '',
+        entity_type: entityType,
+        entity_name:
+          entityType === 'addon' ? (addonNames.get(row.entity_id) ?? '') : (planNames.get(subscription.plan_id) ?? ''),
         quantity: 1,
         entitlement_id: row.id,
         is_enabled: row.is_enabled,

@@ -3,6 +3,26 @@ import { validation } from '../../platform/errors.ts';
 import type { App } from '../../platform/http/app-types.ts';
 import { ErrorResponse, IdParams } from '../../platform/http/schemas.ts';
 import {
+  ActivateDraftSubscriptionRequest,
+  AddAddonRequest,
+  AddonAssociationResponse,
+  CreateSubscriptionLineItemRequest,
+  DeleteSubscriptionLineItemRequest,
+  PauseSubscriptionRequest,
+  RemoveAddonRequest,
+  ResumeSubscriptionRequest,
+  SubscriptionChangeExecuteResponse,
+  SubscriptionChangePreviewResponse,
+  SubscriptionChangeRequest,
+  SubscriptionLineItemFilter,
+  SubscriptionLineItemList,
+  SubscriptionLineItemResponse,
+  SubscriptionPauseResponse,
+  SubscriptionResponseV2,
+  SubscriptionV2Query,
+  SuccessResponse,
+  UpdateSubscriptionLineItemRequest,
+  UpdateSubscriptionRequest,
   CancelSubscriptionRequest,
   CancelSubscriptionResponse,
   CreateSubscriptionRequest,
@@ -22,7 +42,6 @@ const tags = ['Subscriptions'];
  * customer differently from what the caller asked for, so a non-empty value is refused with 400.
  */
 const UNSUPPORTED_CREATE_FIELDS = [
-  'addons',
   'auto_invoice_threshold',
   'billing_anchor',
   'checkout',
@@ -38,13 +57,48 @@ const UNSUPPORTED_CREATE_FIELDS = [
   'line_items',
   'overage_factor',
   'override_entitlements',
-  'override_line_items',
   'phases',
   'proration_behavior',
   'subscription_coupons',
-  'subscription_status',
   'tax_rate_overrides',
 ];
+
+/** Fields of an `override_line_items[]` element not implemented (custom price units). */
+const UNSUPPORTED_OVERRIDE_FIELDS = ['price_unit_amount', 'price_unit_tiers'];
+/** Fields of an `addons[]` element (and of POST /subscriptions/addon) that Tally does not implement. */
+const UNSUPPORTED_ADDON_FIELDS = ['checkout', 'line_item_commitments', 'override_line_items'];
+/** Line-item create fields not implemented: inline prices, commitments, phases. */
+const UNSUPPORTED_LINE_ITEM_CREATE_FIELDS = [
+  'price',
+  'commitment_amount',
+  'commitment_duration',
+  'commitment_overage_factor',
+  'commitment_quantity',
+  'commitment_time_buckets',
+  'commitment_true_up_enabled',
+  'commitment_type',
+  'commitment_windowed',
+  'subscription_phase_id',
+];
+/** Line-item update fields not implemented: price overrides and commitments (only metadata is editable). */
+const UNSUPPORTED_LINE_ITEM_UPDATE_FIELDS = [
+  'amount',
+  'billing_model',
+  'commitment_amount',
+  'commitment_duration',
+  'commitment_overage_factor',
+  'commitment_quantity',
+  'commitment_time_buckets',
+  'commitment_true_up_enabled',
+  'commitment_type',
+  'commitment_windowed',
+  'effective_from',
+  'tier_mode',
+  'tiers',
+  'transform_quantity',
+];
+/** Line-item search fields not implemented. */
+const UNSUPPORTED_LINE_ITEM_SEARCH_FIELDS = ['current_period_start'];
 
 function isEmpty(value: unknown): boolean {
   if (value === null || value === undefined || value === false || value === '') return true;
@@ -52,13 +106,28 @@ function isEmpty(value: unknown): boolean {
   return typeof value === 'object' && Object.keys(value).length === 0;
 }
 
-function refuseUnsupportedFields(body: unknown): void {
+function refuseFields(body: unknown, fields: readonly string[], prefix = ''): void {
   if (!body || typeof body !== 'object') return;
-  for (const field of UNSUPPORTED_CREATE_FIELDS) {
+  for (const field of fields) {
     const value = (body as Record<string, unknown>)[field];
-    if (!isEmpty(value)) throw validation(`${field} is not supported yet`, { field });
+    if (!isEmpty(value)) throw validation(`${prefix}${field} is not supported yet`, { field: `${prefix}${field}` });
   }
 }
+
+function refuseUnsupportedFields(body: unknown): void {
+  refuseFields(body, UNSUPPORTED_CREATE_FIELDS);
+  const addons = (body as Record<string, unknown> | null)?.addons;
+  if (Array.isArray(addons)) {
+    addons.forEach((addon, i) => refuseFields(addon, UNSUPPORTED_ADDON_FIELDS, `addons[${i}].`));
+  }
+  const overrides = (body as Record<string, unknown> | null)?.override_line_items;
+  if (Array.isArray(overrides)) {
+    overrides.forEach((o, i) => refuseFields(o, UNSUPPORTED_OVERRIDE_FIELDS, `override_line_items[${i}].`));
+  }
+}
+
+const refusing = (fields: readonly string[]) => async (request: { body: unknown }) =>
+  refuseFields(request.body, fields);
 const errors = { 400: ErrorResponse, 401: ErrorResponse, 404: ErrorResponse, 409: ErrorResponse };
 
 export function registerSubscriptionRoutes(app: App, subscriptions: SubscriptionsService): void {
@@ -74,7 +143,15 @@ export function registerSubscriptionRoutes(app: App, subscriptions: Subscription
       // Before validation, which drops fields the schema does not list.
       preValidation: async (request) => refuseUnsupportedFields(request.body),
     },
-    async (request, reply) => reply.status(201).send(await subscriptions.createSubscription(request.ctx, request.body)),
+    async (request, reply) =>
+      reply.status(201).send(
+        await subscriptions.createSubscription(request.ctx, {
+          ...request.body,
+          subscription_status: request.body.subscription_status ?? undefined,
+          addons: request.body.addons ?? undefined,
+          override_line_items: request.body.override_line_items ?? undefined,
+        }),
+      ),
   );
 
   app.post(
@@ -178,5 +255,217 @@ export function registerSubscriptionRoutes(app: App, subscriptions: Subscription
     },
     async (request) =>
       subscriptions.listCustomerSubscriptions(request.ctx, request.params.external_id, request.query.expand),
+  );
+
+  app.put(
+    '/v1/subscriptions/:id',
+    {
+      schema: {
+        tags,
+        operationId: 'updateSubscription',
+        params: IdParams,
+        body: UpdateSubscriptionRequest,
+        response: { 200: SubscriptionResponse, ...errors },
+      },
+    },
+    async (request) => subscriptions.updateSubscription(request.ctx, request.params.id, request.body),
+  );
+
+  app.get(
+    '/v1/subscriptions/:id/v2',
+    {
+      schema: {
+        tags,
+        operationId: 'getSubscriptionV2',
+        params: IdParams,
+        querystring: SubscriptionV2Query,
+        response: { 200: SubscriptionResponseV2, ...errors },
+      },
+    },
+    async (request) => subscriptions.getSubscriptionV2(request.ctx, request.params.id, request.query.expand),
+  );
+
+  app.post(
+    '/v1/subscriptions/:id/activate',
+    {
+      schema: {
+        tags,
+        operationId: 'activateSubscription',
+        params: IdParams,
+        body: ActivateDraftSubscriptionRequest,
+        response: { 200: SubscriptionResponse, ...errors },
+      },
+    },
+    async (request) => subscriptions.activateSubscription(request.ctx, request.params.id, request.body),
+  );
+
+  app.post(
+    '/v1/subscriptions/:id/pause',
+    {
+      schema: {
+        tags,
+        operationId: 'pauseSubscription',
+        params: IdParams,
+        body: PauseSubscriptionRequest,
+        response: { 200: SubscriptionPauseResponse, ...errors },
+      },
+    },
+    async (request) => subscriptions.pauseSubscription(request.ctx, request.params.id, request.body),
+  );
+
+  app.post(
+    '/v1/subscriptions/:id/resume',
+    {
+      schema: {
+        tags,
+        operationId: 'resumeSubscription',
+        params: IdParams,
+        body: ResumeSubscriptionRequest,
+        response: { 200: SubscriptionPauseResponse, ...errors },
+      },
+    },
+    async (request) => subscriptions.resumeSubscription(request.ctx, request.params.id, request.body),
+  );
+
+  app.get(
+    '/v1/subscriptions/:id/pauses',
+    {
+      schema: {
+        tags,
+        operationId: 'listSubscriptionPauses',
+        params: IdParams,
+        response: { 200: Type.Array(SubscriptionPauseResponse), ...errors },
+      },
+    },
+    async (request) => subscriptions.listSubscriptionPauses(request.ctx, request.params.id),
+  );
+
+  app.post(
+    '/v1/subscriptions/addon',
+    {
+      schema: {
+        tags,
+        operationId: 'addSubscriptionAddon',
+        body: AddAddonRequest,
+        response: { 200: AddonAssociationResponse, ...errors },
+      },
+      preValidation: refusing(UNSUPPORTED_ADDON_FIELDS),
+    },
+    async (request) => subscriptions.addAddonToSubscription(request.ctx, request.body),
+  );
+
+  app.delete(
+    '/v1/subscriptions/addon',
+    {
+      schema: {
+        tags,
+        operationId: 'removeSubscriptionAddon',
+        body: RemoveAddonRequest,
+        response: { 200: SuccessResponse, ...errors },
+      },
+    },
+    async (request) => subscriptions.removeAddonFromSubscription(request.ctx, request.body),
+  );
+
+  app.get(
+    '/v1/subscriptions/:id/addons/associations',
+    {
+      schema: {
+        tags,
+        operationId: 'getSubscriptionAddonAssociations',
+        params: IdParams,
+        response: { 200: Type.Array(AddonAssociationResponse), ...errors },
+      },
+    },
+    async (request) => subscriptions.listAddonAssociations(request.ctx, request.params.id),
+  );
+
+  app.post(
+    '/v1/subscriptions/:id/lineitems',
+    {
+      schema: {
+        tags,
+        operationId: 'createSubscriptionLineItem',
+        params: IdParams,
+        body: CreateSubscriptionLineItemRequest,
+        response: { 201: SubscriptionLineItemResponse, ...errors },
+      },
+      preValidation: refusing(UNSUPPORTED_LINE_ITEM_CREATE_FIELDS),
+    },
+    async (request, reply) =>
+      reply
+        .status(201)
+        .send(await subscriptions.createSubscriptionLineItem(request.ctx, request.params.id, request.body)),
+  );
+
+  app.put(
+    '/v1/subscriptions/lineitems/:id',
+    {
+      schema: {
+        tags,
+        operationId: 'updateSubscriptionLineItem',
+        params: IdParams,
+        body: UpdateSubscriptionLineItemRequest,
+        response: { 200: SubscriptionLineItemResponse, ...errors },
+      },
+      preValidation: refusing(UNSUPPORTED_LINE_ITEM_UPDATE_FIELDS),
+    },
+    async (request) => subscriptions.updateSubscriptionLineItem(request.ctx, request.params.id, request.body),
+  );
+
+  app.delete(
+    '/v1/subscriptions/lineitems/:id',
+    {
+      schema: {
+        tags,
+        operationId: 'deleteSubscriptionLineItem',
+        params: IdParams,
+        body: Type.Optional(DeleteSubscriptionLineItemRequest),
+        response: { 200: SubscriptionLineItemResponse, ...errors },
+      },
+    },
+    async (request) => subscriptions.deleteSubscriptionLineItem(request.ctx, request.params.id, request.body ?? {}),
+  );
+
+  app.post(
+    '/v1/subscriptions/lineitems/search',
+    {
+      schema: {
+        tags,
+        operationId: 'querySubscriptionLineItems',
+        body: SubscriptionLineItemFilter,
+        response: { 200: SubscriptionLineItemList, ...errors },
+      },
+      preValidation: refusing(UNSUPPORTED_LINE_ITEM_SEARCH_FIELDS),
+    },
+    async (request) => subscriptions.searchSubscriptionLineItems(request.ctx, request.body),
+  );
+
+  app.post(
+    '/v1/subscriptions/:id/change/preview',
+    {
+      schema: {
+        tags,
+        operationId: 'previewSubscriptionChange',
+        params: IdParams,
+        body: SubscriptionChangeRequest,
+        response: { 200: SubscriptionChangePreviewResponse, ...errors },
+      },
+    },
+    async (request) => subscriptions.previewSubscriptionChange(request.ctx, request.params.id, request.body),
+  );
+
+  app.post(
+    '/v1/subscriptions/:id/change/execute',
+    {
+      schema: {
+        tags,
+        operationId: 'executeSubscriptionChange',
+        params: IdParams,
+        body: SubscriptionChangeRequest,
+        response: { 200: SubscriptionChangeExecuteResponse, ...errors },
+      },
+    },
+    async (request) => subscriptions.executeSubscriptionChange(request.ctx, request.params.id, request.body),
   );
 }

@@ -3,6 +3,10 @@ import { DecimalString, ListOf, Metadata, SearchFields, StringEnum, Timestamp } 
 import { FeatureResponse } from '../catalog/features.schemas.ts';
 import { BILLING_CYCLES, SUBSCRIPTION_BILLING_PERIODS } from './periods.ts';
 import { CANCELLATION_TYPES } from './subscriptions.service.ts';
+import { CustomerResponse } from '../customers/customers.schemas.ts';
+import { ADDON_CADENCES } from './addons.ts';
+import { PAUSE_MODES, RESUME_MODES } from './lifecycle.ts';
+import { CHANGE_TIMINGS, PRORATION_BEHAVIORS } from './plan-change.ts';
 
 const SUBSCRIPTION_STATUSES = ['active', 'paused', 'cancelled', 'incomplete', 'trialing', 'draft'] as const;
 
@@ -27,6 +31,53 @@ export const CreateSubscriptionRequest = Type.Object({
   ),
   payment_terms: Type.Optional(StringEnum(['15 NET', '30 NET', '45 NET', '60 NET', '75 NET', '90 NET'])),
   timezone: Type.Optional(Type.String({ maxLength: 64 })),
+  subscription_status: Type.Optional(Type.Union([Type.String({ maxLength: 20 }), Type.Null()])),
+  override_line_items: Type.Optional(
+    Type.Union([
+      Type.Array(
+        Type.Object({
+          price_id: Type.String({ minLength: 1, maxLength: 50 }),
+          quantity: Type.Optional(DecimalString),
+          amount: Type.Optional(DecimalString),
+          billing_model: Type.Optional(StringEnum(['FLAT_FEE', 'PACKAGE', 'TIERED'])),
+          tier_mode: Type.Optional(StringEnum(['VOLUME', 'SLAB'])),
+          tiers: Type.Optional(
+            Type.Array(
+              Type.Object({
+                up_to: Type.Optional(Type.Union([Type.Integer({ minimum: 1 }), Type.Null()])),
+                unit_amount: DecimalString,
+                flat_amount: Type.Optional(DecimalString),
+              }),
+              { maxItems: 100 },
+            ),
+          ),
+          transform_quantity: Type.Optional(
+            Type.Object({
+              divide_by: Type.Integer({ minimum: 1 }),
+              round: Type.Optional(StringEnum(['up', 'down'])),
+            }),
+          ),
+        }),
+        { maxItems: 100 },
+      ),
+      Type.Null(),
+    ]),
+  ),
+  addons: Type.Optional(
+    Type.Union([
+      Type.Array(
+        Type.Object({
+          addon_id: Type.String({ minLength: 1, maxLength: 50 }),
+          cadence: Type.Optional(StringEnum(ADDON_CADENCES)),
+          start_date: Type.Optional(Timestamp),
+          metadata: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
+          proration_behavior: Type.Optional(StringEnum(PRORATION_BEHAVIORS)),
+        }),
+        { maxItems: 50 },
+      ),
+      Type.Null(),
+    ]),
+  ),
 });
 
 export const SubscriptionLineItemResponse = Type.Object(
@@ -49,6 +100,7 @@ export const SubscriptionLineItemResponse = Type.Object(
     invoice_cadence: Type.String(),
     price_unit_id: Type.Optional(Type.String()),
     price_unit: Type.Optional(Type.String()),
+    addon_association_id: Type.Optional(Type.String()),
     start_date: Timestamp,
     end_date: Type.Optional(Timestamp),
     metadata: Metadata,
@@ -83,7 +135,8 @@ export const SubscriptionResponse = Type.Object(
     trial_end: Type.Optional(Timestamp),
     subscription_status: Type.String({ description: 'active | paused | cancelled | incomplete | trialing | draft' }),
     subscription_type: Type.String(),
-    pause_status: Type.String(),
+    pause_status: Type.String({ description: 'none | active | scheduled | completed | cancelled' }),
+    active_pause_id: Type.Optional(Type.String()),
     cancel_at: Type.Optional(Timestamp),
     cancel_at_period_end: Type.Boolean(),
     cancelled_at: Type.Optional(Timestamp),
@@ -176,7 +229,7 @@ export const AggregatedFeature = Type.Object(
       Type.Object({
         subscription_id: Type.String(),
         entity_id: Type.String(),
-        entity_type: StringEnum(['plan', 'subscription']),
+        entity_type: StringEnum(['plan', 'addon', 'subscription']),
         entity_name: Type.String(),
         quantity: Type.Integer(),
         entitlement_id: Type.String(),
@@ -208,3 +261,237 @@ export const CustomerEntitlementsResponse = Type.Object(
 export const EntitlementsQuery = Type.Object({
   feature_ids: Type.Optional(Type.String({ description: 'comma-separated feature ids' })),
 });
+
+export const UpdateSubscriptionRequest = Type.Object({
+  cancel_at: Type.Optional(Type.Union([Timestamp, Type.Null()])),
+  cancel_at_period_end: Type.Optional(Type.Boolean()),
+  parent_subscription_id: Type.Optional(Type.String({ maxLength: 50 })),
+  status: Type.Optional(StringEnum(SUBSCRIPTION_STATUSES)),
+});
+
+export const ActivateDraftSubscriptionRequest = Type.Object({ start_date: Timestamp });
+
+export const SubscriptionResponseV2 = Type.Object(
+  { ...SubscriptionResponse.properties, customer: Type.Optional(CustomerResponse) },
+  { title: 'SubscriptionResponseV2' },
+);
+
+export const SubscriptionV2Query = Type.Object({
+  expand: Type.Optional(Type.String({ description: 'subscription_line_items, customer' })),
+});
+
+export const PauseSubscriptionRequest = Type.Object({
+  pause_mode: StringEnum(PAUSE_MODES),
+  pause_start: Type.Optional(Timestamp),
+  pause_end: Type.Optional(Timestamp),
+  pause_days: Type.Optional(Type.Integer({ minimum: 1 })),
+  reason: Type.Optional(Type.String({ maxLength: 255 })),
+  metadata: Type.Optional(Metadata),
+  dry_run: Type.Optional(Type.Boolean()),
+});
+
+export const ResumeSubscriptionRequest = Type.Object({
+  resume_mode: StringEnum(RESUME_MODES),
+  metadata: Type.Optional(Metadata),
+  dry_run: Type.Optional(Type.Boolean()),
+});
+
+export const SubscriptionPauseResponse = Type.Object(
+  {
+    id: Type.String(),
+    subscription_id: Type.String(),
+    pause_status: Type.String({ description: 'active | scheduled | completed | cancelled' }),
+    pause_mode: Type.String(),
+    resume_mode: Type.Optional(Type.String()),
+    pause_start: Timestamp,
+    pause_end: Type.Optional(Timestamp),
+    resumed_at: Type.Optional(Timestamp),
+    original_period_start: Timestamp,
+    original_period_end: Timestamp,
+    reason: Type.String(),
+    metadata: Metadata,
+    status: Type.String(),
+    tenant_id: Type.String(),
+    environment_id: Type.String(),
+    created_at: Timestamp,
+    updated_at: Timestamp,
+    created_by: Type.String(),
+    updated_by: Type.String(),
+  },
+  { title: 'SubscriptionPauseResponse' },
+);
+
+export const AddAddonRequest = Type.Object({
+  subscription_id: Type.String({ minLength: 1, maxLength: 50 }),
+  addon_id: Type.String({ minLength: 1, maxLength: 50 }),
+  cadence: Type.Optional(StringEnum(ADDON_CADENCES)),
+  start_date: Type.Optional(Timestamp),
+  metadata: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
+  proration_behavior: Type.Optional(StringEnum(PRORATION_BEHAVIORS)),
+});
+
+export const AddonAssociationResponse = Type.Object(
+  {
+    id: Type.String(),
+    entity_type: Type.String({ description: 'subscription' }),
+    entity_id: Type.String(),
+    addon_id: Type.String(),
+    addon_status: Type.String({ description: 'active | cancelled | pending' }),
+    start_date: Timestamp,
+    end_date: Type.Optional(Timestamp),
+    cancelled_at: Type.Optional(Timestamp),
+    cancellation_reason: Type.String(),
+    metadata: Type.Record(Type.String(), Type.Unknown()),
+    status: Type.String(),
+    tenant_id: Type.String(),
+    environment_id: Type.String(),
+    created_at: Timestamp,
+    updated_at: Timestamp,
+    created_by: Type.String(),
+    updated_by: Type.String(),
+  },
+  { title: 'AddonAssociationResponse' },
+);
+
+export const RemoveAddonRequest = Type.Object({
+  addon_association_id: Type.String({ minLength: 1, maxLength: 50 }),
+  effective_date: Type.Optional(Timestamp),
+  proration_behavior: Type.Optional(StringEnum(PRORATION_BEHAVIORS)),
+  reason: Type.Optional(Type.String({ maxLength: 1000 })),
+});
+
+export const SuccessResponse = Type.Object({ message: Type.String() }, { title: 'SuccessResponse' });
+
+export const CreateSubscriptionLineItemRequest = Type.Object({
+  price_id: Type.Optional(Type.String({ maxLength: 50 })),
+  quantity: Type.Optional(Type.Number({ minimum: 0 })),
+  display_name: Type.Optional(Type.String({ maxLength: 255 })),
+  start_date: Type.Optional(Timestamp),
+  end_date: Type.Optional(Timestamp),
+  metadata: Type.Optional(Metadata),
+  proration_behavior: Type.Optional(StringEnum(['none'])),
+});
+
+export const UpdateSubscriptionLineItemRequest = Type.Object({
+  metadata: Type.Optional(Metadata),
+});
+
+export const DeleteSubscriptionLineItemRequest = Type.Object({
+  effective_from: Type.Optional(Timestamp),
+  proration_behavior: Type.Optional(StringEnum(PRORATION_BEHAVIORS)),
+});
+
+export const SubscriptionLineItemFilter = Type.Object({
+  ...SearchFields,
+  active_filter: Type.Optional(Type.Boolean()),
+  subscription_line_item_ids: Type.Optional(Type.Array(Type.String(), { maxItems: 1000 })),
+  subscription_ids: Type.Optional(Type.Array(Type.String(), { maxItems: 1000 })),
+  customer_ids: Type.Optional(Type.Array(Type.String(), { maxItems: 1000 })),
+  price_ids: Type.Optional(Type.Array(Type.String(), { maxItems: 1000 })),
+  meter_ids: Type.Optional(Type.Array(Type.String(), { maxItems: 1000 })),
+  entity_ids: Type.Optional(Type.Array(Type.String(), { maxItems: 1000 })),
+  entity_type: Type.Optional(StringEnum(['plan', 'addon', 'subscription'])),
+  addon_association_ids: Type.Optional(Type.Array(Type.String(), { maxItems: 1000 })),
+  currencies: Type.Optional(Type.Array(Type.String(), { maxItems: 100 })),
+  billing_periods: Type.Optional(Type.Array(StringEnum(SUBSCRIPTION_BILLING_PERIODS), { maxItems: 10 })),
+});
+
+export const SubscriptionLineItemList = ListOf(SubscriptionLineItemResponse);
+
+export const SubscriptionChangeRequest = Type.Object({
+  target_plan_id: Type.String({ minLength: 1, maxLength: 50 }),
+  proration_behavior: StringEnum(PRORATION_BEHAVIORS),
+  billing_cadence: StringEnum(['RECURRING', 'ONETIME']),
+  billing_cycle: StringEnum(BILLING_CYCLES),
+  billing_period: StringEnum(SUBSCRIPTION_BILLING_PERIODS),
+  billing_period_count: Type.Optional(Type.Integer({ minimum: 1 })),
+  change_at: Type.Optional(StringEnum(CHANGE_TIMINGS)),
+  metadata: Type.Optional(Metadata),
+});
+
+const PlanSummary = Type.Object({
+  id: Type.String(),
+  name: Type.String(),
+  lookup_key: Type.String(),
+  description: Type.String(),
+});
+
+const ProrationDetails = Type.Object({
+  credit_amount: DecimalString,
+  credit_description: Type.String(),
+  charge_amount: DecimalString,
+  charge_description: Type.String(),
+  net_amount: DecimalString,
+  currency: Type.String(),
+  current_period_start: Timestamp,
+  current_period_end: Timestamp,
+  proration_date: Timestamp,
+  days_used: Type.Integer(),
+  days_remaining: Type.Integer(),
+});
+
+const CHANGE_TYPES = ['upgrade', 'downgrade', 'lateral'] as const;
+
+export const SubscriptionChangePreviewResponse = Type.Object(
+  {
+    subscription_id: Type.String(),
+    current_plan: PlanSummary,
+    target_plan: PlanSummary,
+    change_type: StringEnum(CHANGE_TYPES),
+    effective_date: Timestamp,
+    proration_details: ProrationDetails,
+    next_invoice_preview: Type.Object({
+      currency: Type.String(),
+      line_items: Type.Array(
+        Type.Object({
+          description: Type.String(),
+          amount: DecimalString,
+          quantity: DecimalString,
+          unit_price: DecimalString,
+          period_start: Timestamp,
+          period_end: Timestamp,
+          is_proration: Type.Boolean(),
+        }),
+      ),
+      subtotal: DecimalString,
+      tax_amount: DecimalString,
+      total: DecimalString,
+      due_date: Timestamp,
+    }),
+    new_billing_cycle: Type.Object({
+      billing_anchor: Timestamp,
+      billing_cadence: Type.String(),
+      billing_period: Type.String(),
+      billing_period_count: Type.Integer(),
+      period_start: Timestamp,
+      period_end: Timestamp,
+    }),
+    warnings: Type.Array(Type.String()),
+    metadata: Metadata,
+  },
+  { title: 'SubscriptionChangePreviewResponse' },
+);
+
+const SubscriptionSummary = Type.Object({
+  id: Type.String(),
+  plan_id: Type.String(),
+  status: Type.String(),
+  billing_anchor: Timestamp,
+  current_period_start: Timestamp,
+  current_period_end: Timestamp,
+  created_at: Timestamp,
+});
+
+export const SubscriptionChangeExecuteResponse = Type.Object(
+  {
+    change_type: StringEnum(CHANGE_TYPES),
+    effective_date: Timestamp,
+    is_scheduled: Type.Boolean(),
+    old_subscription: SubscriptionSummary,
+    new_subscription: SubscriptionSummary,
+    proration_applied: ProrationDetails,
+    invoice: Type.Optional(Type.Unknown({ description: 'the PRORATION invoice written by the invoices module' })),
+    metadata: Metadata,
+  },
+  { title: 'SubscriptionChangeExecuteResponse' },
+);

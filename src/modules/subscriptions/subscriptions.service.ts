@@ -15,6 +15,14 @@ import {
 } from './periods.ts';
 import { aggregateEntitlements } from './entitlements.ts';
 import * as repo from './subscriptions.repo.ts';
+import { createAddonUseCases } from './addons.ts';
+import { createLifecycleUseCases } from './lifecycle.ts';
+import { createLineItemUseCases } from './line-items.ts';
+import { createPlanChangeUseCases } from './plan-change.ts';
+import type { Selectable } from 'kysely';
+import type { PricesTable } from '../../platform/db/schema.ts';
+import type { PricesService } from '../catalog/prices.service.ts';
+import { dec, toWire } from '../../platform/money.ts';
 
 export const CANCELLATION_TYPES = ['immediate', 'end_of_period', 'scheduled_date'] as const;
 export type CancellationType = (typeof CANCELLATION_TYPES)[number];
@@ -39,6 +47,30 @@ export interface CreateSubscriptionInput {
   payment_behavior?: string | undefined;
   payment_terms?: string | undefined;
   timezone?: string | undefined;
+  /** Only `draft` (create without activating); other values are refused. */
+  subscription_status?: string | undefined;
+  addons?: AttachAddonInput[] | undefined;
+  override_line_items?: OverrideLineItemInput[] | undefined;
+}
+
+/** A plan price overridden for this subscription: a new quantity, or new pricing (a subscription-scoped copy). */
+export interface OverrideLineItemInput {
+  price_id: string;
+  quantity?: string | undefined;
+  amount?: string | undefined;
+  billing_model?: string | undefined;
+  tier_mode?: string | undefined;
+  tiers?:
+    Array<{ up_to?: number | null | undefined; unit_amount: string; flat_amount?: string | undefined }> | undefined;
+  transform_quantity?: { divide_by: number; round?: string | undefined } | undefined;
+}
+
+export interface AttachAddonInput {
+  addon_id: string;
+  cadence?: string | undefined;
+  start_date?: string | undefined;
+  metadata?: Record<string, unknown> | undefined;
+  proration_behavior?: string | undefined;
 }
 
 export interface CancelSubscriptionInput {
@@ -87,6 +119,7 @@ export interface LineItemView {
   invoice_cadence: string;
   price_unit_id?: string;
   price_unit?: string;
+  addon_association_id?: string;
   start_date: string;
   end_date?: string;
   metadata: Record<string, string>;
@@ -118,7 +151,8 @@ export interface SubscriptionView {
   trial_end?: string;
   subscription_status: string;
   subscription_type: 'standalone';
-  pause_status: 'none';
+  pause_status: string;
+  active_pause_id?: string;
   cancel_at?: string;
   cancel_at_period_end: boolean;
   cancelled_at?: string;
@@ -161,6 +195,7 @@ export function lineItemView(row: repo.LineItemRow): LineItemView {
     invoice_cadence: row.invoice_cadence,
     ...(row.price_unit_id ? { price_unit_id: row.price_unit_id } : {}),
     ...(row.price_unit ? { price_unit: row.price_unit } : {}),
+    ...(row.addon_association_id ? { addon_association_id: row.addon_association_id } : {}),
     start_date: row.start_date.toISOString(),
     ...(row.end_date ? { end_date: row.end_date.toISOString() } : {}),
     metadata: row.metadata ?? {},
@@ -199,7 +234,8 @@ export function subscriptionView(row: repo.SubscriptionRow, lineItems?: repo.Lin
     current_period_end: row.current_period_end.toISOString(),
     subscription_status: row.subscription_status,
     subscription_type: 'standalone',
-    pause_status: 'none',
+    pause_status: row.pause_status,
+    ...(row.active_pause_id ? { active_pause_id: row.active_pause_id } : {}),
     cancel_at_period_end: row.cancel_at_period_end,
     collection_method: row.collection_method,
     payment_behavior: row.payment_behavior,
@@ -220,19 +256,32 @@ export function subscriptionView(row: repo.SubscriptionRow, lineItems?: repo.Lin
 }
 
 /** Domain events of subscriptions, delivered to listeners inside the business transaction. */
-export type SubscriptionEvent =
-  | { type: 'subscription.created'; subscription: SubscriptionView }
-  | { type: 'subscription.cancelled'; subscription: SubscriptionView };
+export type SubscriptionEvent = {
+  type:
+    | 'subscription.created'
+    | 'subscription.cancelled'
+    | 'subscription.updated'
+    | 'subscription.draft.created'
+    | 'subscription.activated'
+    | 'subscription.paused'
+    | 'subscription.resumed'
+    | 'subscription.plan_changed';
+  subscription: SubscriptionView;
+};
 export type SubscriptionEventListener = (tx: Tx, scope: Scope, event: SubscriptionEvent) => Promise<void>;
 
-function parseTime(value: string | undefined, field: string): Date | undefined {
+export function parseTime(value: string | undefined, field: string): Date | undefined {
   if (value === undefined) return undefined;
   const ms = Date.parse(value);
   if (Number.isNaN(ms)) throw validation(`${field} must be an RFC 3339 timestamp`, { [field]: value });
   return new Date(ms);
 }
 
-function oneOf<T extends string>(value: string | undefined, allowed: readonly T[], field: string): T | undefined {
+export function oneOf<T extends string>(
+  value: string | undefined,
+  allowed: readonly T[],
+  field: string,
+): T | undefined {
   if (value === undefined) return undefined;
   if (!(allowed as readonly string[]).includes(value)) {
     throw validation(`${field} must be one of ${allowed.join(', ')}`, { [field]: value });
@@ -258,11 +307,54 @@ function checkCreate(input: CreateSubscriptionInput) {
   return { billingPeriod: billingPeriod as SubscriptionBillingPeriod, count, cycle: cycle as BillingCycle, trialDays };
 }
 
+export type PriceRow = Selectable<PricesTable>;
+
+/** What the use-case files (lifecycle, addons, line items, plan change) share with the core service. */
+export interface SubscriptionInternals {
+  db: Db;
+  clock: Clock;
+  emit(tx: Tx, scope: Scope, event: SubscriptionEvent): Promise<void>;
+  loadForUpdate(tx: Tx, scope: Scope, id: string): Promise<repo.SubscriptionRow>;
+  findPlan(tx: Tx, scope: Scope, planId: string): Promise<{ id: string; name: string }>;
+  planPrices(
+    tx: Tx,
+    scope: Scope,
+    planId: string,
+    filter: { currency: string; billingPeriod: string; count: number; at: Date },
+  ): Promise<PriceRow[]>;
+  insertPriceLineItems(
+    tx: Tx,
+    scope: Scope,
+    subscription: repo.SubscriptionRow,
+    prices: PriceRow[],
+    source: {
+      entityType: 'plan' | 'addon' | 'subscription';
+      entityId: string;
+      name: string;
+      start: Date;
+      end: Date | null;
+      addonAssociationId?: string;
+      quantity?: string;
+      displayName?: string;
+      metadata?: Record<string, string>;
+    },
+  ): Promise<repo.LineItemRow[]>;
+  customerView(tx: Tx, scope: Scope, id: string): Promise<CustomerView | undefined>;
+}
+
+/** `subscription_status` on create: only `draft` is accepted (a subscription that starts on activation). */
+function checkDraft(status: string | undefined): boolean {
+  if (status === undefined || status === null || status === '') return false;
+  if (status === 'draft') return true;
+  throw validation('subscription_status on create may only be draft', { subscription_status: status });
+}
+
 /** Subscriptions: one function per use case, each in one transaction. */
 export function createSubscriptionsService(deps: {
   db: Db;
   clock: Clock;
   customers: Pick<CustomersService, 'findCustomerInTransaction'>;
+  prices: Pick<PricesService, 'insertPrice'>;
 }) {
   const { db, clock } = deps;
   const listeners: SubscriptionEventListener[] = [];
@@ -336,7 +428,202 @@ export function createSubscriptionsService(deps: {
     return row;
   }
 
+  /** Line items for prices (plan or addon prices), each copying the price's terms; meter names looked up. */
+  async function insertPriceLineItems(
+    tx: Tx,
+    scope: Scope,
+    subscription: repo.SubscriptionRow,
+    prices: PriceRow[],
+    source: {
+      entityType: 'plan' | 'addon' | 'subscription';
+      entityId: string;
+      name: string;
+      start: Date;
+      end: Date | null;
+      addonAssociationId?: string;
+      quantity?: string;
+      displayName?: string;
+      metadata?: Record<string, string>;
+    },
+  ) {
+    const now = clock.now();
+    const meterIds = [...new Set(prices.flatMap((p) => (p.meter_id ? [p.meter_id] : [])))];
+    const meters = meterIds.length
+      ? await tx
+          .selectFrom('meters')
+          .select(['id', 'name'])
+          .where('tenant_id', '=', scope.tenantId)
+          .where('environment_id', '=', scope.environmentId)
+          .where('id', 'in', meterIds)
+          .execute()
+      : [];
+    const meterNames = new Map(meters.map((m) => [m.id, m.name]));
+    return repo.insertLineItems(
+      tx,
+      prices.map((price) => ({
+        id: newId('subscriptionLineItem'),
+        tenant_id: scope.tenantId,
+        environment_id: scope.environmentId,
+        subscription_id: subscription.id,
+        customer_id: subscription.customer_id,
+        entity_type: source.entityType,
+        entity_id: source.entityId,
+        plan_display_name: source.name,
+        price_id: price.id,
+        price_type: price.type,
+        meter_id: price.meter_id,
+        meter_display_name: price.meter_id ? (meterNames.get(price.meter_id) ?? '') : '',
+        display_name:
+          source.displayName ||
+          price.display_name ||
+          (price.meter_id ? (meterNames.get(price.meter_id) ?? '') : source.name),
+        // Fixed charges bill one unit; usage quantities come from metering.
+        quantity: source.quantity ?? (price.type === 'FIXED' ? '1' : '0'),
+        currency: price.currency,
+        billing_period: price.billing_period,
+        billing_period_count: price.billing_period_count,
+        invoice_cadence: price.invoice_cadence,
+        price_unit_id: price.price_unit_id,
+        price_unit: price.price_unit,
+        start_date: source.start,
+        end_date: source.end,
+        addon_association_id: source.addonAssociationId ?? null,
+        metadata: JSON.stringify(source.metadata ?? {}),
+        status: 'published',
+        created_at: now,
+        updated_at: now,
+        created_by: '',
+        updated_by: '',
+      })),
+    );
+  }
+
+  /**
+   * `override_line_items` on create: each names one of the plan prices the subscription takes (400 otherwise, or
+   * twice). `quantity` (FIXED prices only) sets the line item's quantity; pricing fields (`amount`, `billing_model`,
+   * `tier_mode`, `tiers`, `transform_quantity`) create a SUBSCRIPTION-scoped copy of the price (`parent_price_id` the
+   * plan price) that the line item uses instead. Custom-unit prices cannot be repriced (400).
+   */
+  async function applyOverrides(
+    tx: Tx,
+    scope: Scope,
+    subscription: repo.SubscriptionRow,
+    prices: PriceRow[],
+    overrides: OverrideLineItemInput[],
+  ): Promise<Array<{ price: PriceRow; quantity?: string }>> {
+    const byPrice = new Map<string, OverrideLineItemInput>();
+    for (const [i, override] of overrides.entries()) {
+      if (!override.price_id) throw validation(`override_line_items[${i}].price_id is required`);
+      if (byPrice.has(override.price_id)) {
+        throw validation('a price is overridden twice', { price_id: override.price_id });
+      }
+      if (!prices.some((p) => p.id === override.price_id)) {
+        throw validation('override_line_items may only name prices of the plan the subscription takes', {
+          price_id: override.price_id,
+        });
+      }
+      byPrice.set(override.price_id, override);
+    }
+    const out: Array<{ price: PriceRow; quantity?: string }> = [];
+    for (const price of prices) {
+      const override = byPrice.get(price.id);
+      if (!override) {
+        out.push({ price });
+        continue;
+      }
+      let quantity: string | undefined;
+      if (override.quantity !== undefined) {
+        if (price.type !== 'FIXED') {
+          throw validation('quantity can only be overridden on FIXED prices', { price_id: price.id });
+        }
+        let q;
+        try {
+          q = dec(override.quantity);
+        } catch {
+          throw validation('quantity must be a decimal string', { quantity: override.quantity });
+        }
+        if (!q.isFinite() || q.isNegative()) throw validation('quantity must not be negative');
+        quantity = toWire(q);
+      }
+      const repriced =
+        override.amount !== undefined ||
+        override.billing_model !== undefined ||
+        override.tier_mode !== undefined ||
+        override.tiers !== undefined ||
+        override.transform_quantity !== undefined;
+      if (!repriced) {
+        out.push({ price, ...(quantity !== undefined ? { quantity } : {}) });
+        continue;
+      }
+      if (price.price_unit_type !== 'FIAT') {
+        throw validation('prices in a custom price unit cannot be overridden yet', { price_id: price.id });
+      }
+      const model = override.billing_model ?? price.billing_model;
+      const copy = await deps.prices.insertPrice(tx, scope, {
+        entity_type: 'SUBSCRIPTION',
+        entity_id: subscription.id,
+        type: price.type,
+        billing_model: model,
+        billing_period: price.billing_period,
+        billing_period_count: price.billing_period_count,
+        billing_cadence: price.billing_cadence,
+        invoice_cadence: price.invoice_cadence,
+        currency: price.currency,
+        price_unit_type: 'FIAT',
+        ...(override.amount !== undefined
+          ? { amount: override.amount }
+          : model === price.billing_model && model !== 'TIERED'
+            ? { amount: price.amount }
+            : {}),
+        ...(price.meter_id ? { meter_id: price.meter_id } : {}),
+        ...(price.filter_values ? { filter_values: price.filter_values } : {}),
+        ...(override.tier_mode !== undefined
+          ? { tier_mode: override.tier_mode }
+          : price.tier_mode && model === 'TIERED'
+            ? { tier_mode: price.tier_mode }
+            : {}),
+        ...(override.tiers !== undefined
+          ? { tiers: override.tiers }
+          : price.tiers && model === 'TIERED'
+            ? { tiers: price.tiers }
+            : {}),
+        ...(override.transform_quantity !== undefined
+          ? { transform_quantity: override.transform_quantity }
+          : price.transform_quantity && model === 'PACKAGE'
+            ? { transform_quantity: price.transform_quantity }
+            : {}),
+        description: price.description,
+        display_name: price.display_name,
+        metadata: price.metadata ?? {},
+        parent_price_id: price.id,
+        start_date: subscription.start_date.toISOString(),
+      });
+      out.push({ price: copy, ...(quantity !== undefined ? { quantity } : {}) });
+    }
+    return out;
+  }
+
+  const internals: SubscriptionInternals = {
+    db,
+    clock,
+    emit,
+    loadForUpdate,
+    findPlan,
+    planPrices,
+    insertPriceLineItems,
+    customerView: (tx, scope, id) => deps.customers.findCustomerInTransaction(tx, scope, id),
+  };
+  const addons = createAddonUseCases(internals);
+  const lifecycle = createLifecycleUseCases(internals);
+  const lineItems = createLineItemUseCases(internals);
+  const planChange = createPlanChangeUseCases(internals);
+
   return {
+    ...addons.routes,
+    ...lifecycle,
+    ...lineItems,
+    ...planChange,
+
     onEvent(listener: SubscriptionEventListener) {
       listeners.push(listener);
     },
@@ -351,6 +638,21 @@ export function createSubscriptionsService(deps: {
       return (await repo.hasLiveSubscription(tx, scope, 'plan_id', planId))
         ? 'plan is used by active subscriptions'
         : null;
+    },
+    /** Addons attached to a live subscription (active association) cannot be deleted. */
+    async addonDeletionGuard(tx: Tx, scope: Scope, addonId: string): Promise<string | null> {
+      const row = await tx
+        .selectFrom('addon_associations')
+        .innerJoin('subscriptions', 'subscriptions.id', 'addon_associations.entity_id')
+        .select('addon_associations.id')
+        .where('addon_associations.tenant_id', '=', scope.tenantId)
+        .where('addon_associations.environment_id', '=', scope.environmentId)
+        .where('addon_associations.addon_id', '=', addonId)
+        .where('addon_associations.addon_status', '=', 'active')
+        .where('subscriptions.subscription_status', 'in', repo.LIVE_STATUSES)
+        .limit(1)
+        .executeTakeFirst();
+      return row ? 'addon is attached to active subscriptions' : null;
     },
     async customerDeletionGuard(tx: Tx, scope: Scope, customerId: string): Promise<string | null> {
       return (await repo.hasLiveSubscription(tx, scope, 'customer_id', customerId))
@@ -378,17 +680,7 @@ export function createSubscriptionsService(deps: {
             billing_period_count: count,
           });
         }
-        const meterIds = [...new Set(prices.flatMap((p) => (p.meter_id ? [p.meter_id] : [])))];
-        const meters = meterIds.length
-          ? await tx
-              .selectFrom('meters')
-              .select(['id', 'name'])
-              .where('tenant_id', '=', scope.tenantId)
-              .where('environment_id', '=', scope.environmentId)
-              .where('id', 'in', meterIds)
-              .execute()
-          : [];
-        const meterNames = new Map(meters.map((m) => [m.id, m.name]));
+        const draft = checkDraft(input.subscription_status);
         const period = firstPeriod(start, billingPeriod, count, cycle);
         const trialEnd = trialDays > 0 ? new Date(start.getTime() + trialDays * 86_400_000) : null;
         const row = await repo.insertSubscription(tx, {
@@ -409,7 +701,7 @@ export function createSubscriptionsService(deps: {
           current_period_end: period.periodEnd,
           trial_start: trialEnd ? start : null,
           trial_end: trialEnd,
-          subscription_status: trialEnd ? 'trialing' : 'active',
+          subscription_status: draft ? 'draft' : trialEnd ? 'trialing' : 'active',
           cancel_at_period_end: false,
           collection_method: input.collection_method ?? 'charge_automatically',
           payment_behavior: input.payment_behavior ?? 'default_active',
@@ -423,42 +715,24 @@ export function createSubscriptionsService(deps: {
           created_by: '',
           updated_by: '',
         });
-        const items = await repo.insertLineItems(
-          tx,
-          prices.map((price) => ({
-            id: newId('subscriptionLineItem'),
-            tenant_id: scope.tenantId,
-            environment_id: scope.environmentId,
-            subscription_id: row.id,
-            customer_id: customerId,
-            entity_type: 'plan',
-            entity_id: plan.id,
-            plan_display_name: plan.name,
-            price_id: price.id,
-            price_type: price.type,
-            meter_id: price.meter_id,
-            meter_display_name: price.meter_id ? (meterNames.get(price.meter_id) ?? '') : '',
-            display_name: price.display_name || (price.meter_id ? (meterNames.get(price.meter_id) ?? '') : plan.name),
-            // Fixed charges bill one unit; usage quantities come from metering.
-            quantity: price.type === 'FIXED' ? '1' : '0',
-            currency: price.currency,
-            billing_period: price.billing_period,
-            billing_period_count: price.billing_period_count,
-            invoice_cadence: price.invoice_cadence,
-            price_unit_id: price.price_unit_id,
-            price_unit: price.price_unit,
-            start_date: start,
-            end_date: end ?? null,
-            metadata: '{}',
-            status: 'published',
-            created_at: now,
-            updated_at: now,
-            created_by: '',
-            updated_by: '',
-          })),
-        );
+        const overrides = await applyOverrides(tx, scope, row, prices, input.override_line_items ?? []);
+        for (const group of overrides) {
+          await insertPriceLineItems(tx, scope, row, [group.price], {
+            entityType: 'plan',
+            entityId: plan.id,
+            name: plan.name,
+            start,
+            end: end ?? null,
+            ...(group.quantity !== undefined ? { quantity: group.quantity } : {}),
+          });
+        }
+        for (const addon of input.addons ?? []) await addons.attachInTransaction(tx, scope, row, addon);
+        const items = await repo.findLineItems(tx, scope, [row.id]);
         const view = subscriptionView(row, items);
-        await emit(tx, scope, { type: 'subscription.created', subscription: view });
+        await emit(tx, scope, {
+          type: draft ? 'subscription.draft.created' : 'subscription.created',
+          subscription: view,
+        });
         return view;
       });
     },
@@ -508,7 +782,10 @@ export function createSubscriptionsService(deps: {
           cancel_at: effective,
           cancel_at_period_end: cancellationType === 'end_of_period',
           end_date: effective,
+          end_date_before_cancel: current.end_date,
           ...(immediate ? { subscription_status: 'cancelled', cancelled_at: now } : {}),
+          // Cancelling a paused subscription ends its pause.
+          ...(immediate && current.active_pause_id ? { pause_status: 'cancelled', active_pause_id: null } : {}),
           version: current.version + 1,
           updated_at: now,
         });
@@ -521,6 +798,15 @@ export function createSubscriptionsService(deps: {
           .where('status', '=', 'published')
           .where((eb) => eb.or([eb('end_date', 'is', null), eb('end_date', '>', effective)]))
           .execute();
+        if (immediate && current.active_pause_id) {
+          await tx
+            .updateTable('subscription_pauses')
+            .set({ pause_status: 'cancelled', updated_at: now })
+            .where('tenant_id', '=', scope.tenantId)
+            .where('environment_id', '=', scope.environmentId)
+            .where('id', '=', current.active_pause_id)
+            .execute();
+        }
         if (immediate) {
           await emit(tx, scope, { type: 'subscription.cancelled', subscription: subscriptionView(row) });
         }

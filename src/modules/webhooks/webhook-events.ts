@@ -292,6 +292,12 @@ export const WEBHOOK_EVENTS = {
   'entitlement.deleted': entitlementEvent,
   'subscription.created': subscriptionEvent,
   'subscription.cancelled': subscriptionEvent,
+  'subscription.updated': subscriptionEvent,
+  'subscription.draft.created': subscriptionEvent,
+  'subscription.activated': subscriptionEvent,
+  'subscription.paused': subscriptionEvent,
+  'subscription.resumed': subscriptionEvent,
+  'subscription.plan_changed': subscriptionEvent,
 } satisfies Partial<Record<WebhookEventName, EventDefinition<never>>>;
 
 export type EmittedEventType = keyof typeof WEBHOOK_EVENTS;

@@ -415,6 +415,9 @@ export interface SubscriptionsTable extends CatalogRowBase {
   timezone: string;
   metadata: Json<Record<string, string>>;
   version: number;
+  pause_status: Generated<string>;
+  active_pause_id: string | null;
+  end_date_before_cancel: NullableTimestamp;
 }
 
 export interface SubscriptionLineItemsTable extends CatalogRowBase {
@@ -438,6 +441,33 @@ export interface SubscriptionLineItemsTable extends CatalogRowBase {
   start_date: Timestamp;
   end_date: NullableTimestamp;
   metadata: Json<Record<string, string>>;
+  addon_association_id: string | null;
+}
+
+export interface SubscriptionPausesTable extends CatalogRowBase {
+  subscription_id: string;
+  pause_status: string;
+  pause_mode: string;
+  resume_mode: string | null;
+  pause_start: Timestamp;
+  pause_end: NullableTimestamp;
+  resumed_at: NullableTimestamp;
+  original_period_start: Timestamp;
+  original_period_end: Timestamp;
+  reason: string;
+  metadata: Json<Record<string, string>>;
+}
+
+export interface AddonAssociationsTable extends CatalogRowBase {
+  entity_type: string;
+  entity_id: string;
+  addon_id: string;
+  addon_status: string;
+  start_date: Timestamp;
+  end_date: NullableTimestamp;
+  cancelled_at: NullableTimestamp;
+  cancellation_reason: string;
+  metadata: Json<Record<string, unknown>>;
 }
 
 /** Every table of the database. Each module adds its own tables here. */
@@ -465,4 +495,6 @@ export interface Database {
   credit_grants: CreditGrantsTable;
   subscriptions: SubscriptionsTable;
   subscription_line_items: SubscriptionLineItemsTable;
+  subscription_pauses: SubscriptionPausesTable;
+  addon_associations: AddonAssociationsTable;
 }

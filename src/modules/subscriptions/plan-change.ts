@@ -1,0 +1,387 @@
+import { type Tx, withTransaction } from '../../platform/db/database.ts';
+import { invalidOperation, validation } from '../../platform/errors.ts';
+import type { Scope } from '../../platform/http/context.ts';
+import { newId } from '../../platform/ids.ts';
+import { dec, type Money, toWire } from '../../platform/money.ts';
+import type { InvoiceDraft } from '../billing/draft.ts';
+import { type BillingModel, chargeFor, type PricingSpec, type TierMode } from '../catalog/pricing.ts';
+import { type ProratableCharge, prorate, type ProrationResult } from './proration.ts';
+import * as repo from './subscriptions.repo.ts';
+import { type PriceRow, type SubscriptionInternals, subscriptionView } from './subscriptions.service.ts';
+
+export const CHANGE_TIMINGS = ['immediate', 'end_of_period'] as const;
+export const PRORATION_BEHAVIORS = ['create_prorations', 'none'] as const;
+
+export interface SubscriptionChangeInput {
+  target_plan_id: string;
+  proration_behavior: string;
+  billing_cadence: string;
+  billing_cycle: string;
+  billing_period: string;
+  billing_period_count?: number | undefined;
+  change_at?: string | undefined;
+  metadata?: Record<string, string> | undefined;
+}
+
+/**
+ * Receives the PRORATION invoice draft of an executed plan change, inside the change's transaction (the invoices
+ * module writes it). What it returns (the written invoice) is answered as `invoice`.
+ */
+export type ProrationInvoiceListener = (tx: Tx, scope: Scope, draft: InvoiceDraft) => Promise<unknown>;
+
+type ChangeType = 'upgrade' | 'downgrade' | 'lateral';
+
+/** The full-period charge of a FIXED price for a quantity, in the currency. */
+function fixedCharge(price: PriceRow, quantity: string): Money {
+  const spec: PricingSpec = {
+    billing_model: price.billing_model as BillingModel,
+    amount: price.amount,
+    ...(price.tier_mode ? { tier_mode: price.tier_mode as TierMode } : {}),
+    tiers: price.tiers?.map((t) => ({ ...t })) as PricingSpec['tiers'],
+    transform_quantity: price.transform_quantity as PricingSpec['transform_quantity'],
+    currency: price.currency,
+    ...(price.price_unit_type === 'CUSTOM' && price.conversion_rate ? { conversion_rate: price.conversion_rate } : {}),
+  };
+  return chargeFor(spec, quantity);
+}
+
+const iso = (d: Date) => d.toISOString();
+
+/**
+ * Plan change (reference §6.1 v1 change preview/execute), in place: the subscription keeps its id, anchor and
+ * current period; the old plan's line items end at the change and the target plan's start then. Only immediate
+ * changes within the same billing period, period count and cycle; `end_of_period` needs the period job (refused).
+ */
+export function createPlanChangeUseCases(internals: SubscriptionInternals) {
+  const { db, clock, emit, loadForUpdate, findPlan, planPrices, insertPriceLineItems } = internals;
+  const prorationListeners: ProrationInvoiceListener[] = [];
+
+  function checkRequest(input: SubscriptionChangeInput) {
+    if (!input.target_plan_id) throw validation('target_plan_id is required');
+    if (!(PRORATION_BEHAVIORS as readonly string[]).includes(input.proration_behavior)) {
+      throw validation(`proration_behavior must be one of ${PRORATION_BEHAVIORS.join(', ')}`);
+    }
+    const changeAt = input.change_at ?? 'immediate';
+    if (!(CHANGE_TIMINGS as readonly string[]).includes(changeAt)) {
+      throw validation(`change_at must be one of ${CHANGE_TIMINGS.join(', ')}`);
+    }
+    if (changeAt !== 'immediate') {
+      throw validation('change_at end_of_period is not supported yet (only immediate)', { field: 'change_at' });
+    }
+    if (input.billing_cadence !== 'RECURRING') throw validation('billing_cadence must be RECURRING');
+  }
+
+  /** Everything the change would do at `now`, read in `tx` (nothing written). */
+  async function plan(tx: Tx, scope: Scope, id: string, input: SubscriptionChangeInput) {
+    checkRequest(input);
+    const now = clock.now();
+    const current = await loadForUpdate(tx, scope, id);
+    if (current.subscription_status !== 'active') {
+      throw invalidOperation('only active subscriptions can change plan', {
+        subscription_status: current.subscription_status,
+      });
+    }
+    if (current.cancel_at) throw invalidOperation('subscription is scheduled to cancel', { id });
+    const count = input.billing_period_count ?? 1;
+    if (
+      input.billing_period !== current.billing_period ||
+      count !== current.billing_period_count ||
+      input.billing_cycle !== current.billing_cycle
+    ) {
+      throw validation(
+        'changing the billing period, period count or cycle with the plan is not supported yet: they must match the subscription',
+        {
+          billing_period: current.billing_period,
+          billing_period_count: current.billing_period_count,
+          billing_cycle: current.billing_cycle,
+        },
+      );
+    }
+    if (input.target_plan_id === current.plan_id) throw validation('the subscription is already on the target plan');
+    if (now.getTime() < current.current_period_start.getTime() || now >= current.current_period_end) {
+      throw invalidOperation('the subscription is not in its current period (the period job is behind)', {
+        current_period_start: iso(current.current_period_start),
+        current_period_end: iso(current.current_period_end),
+      });
+    }
+    const [currentPlan, targetPlan] = await Promise.all([
+      tx
+        .selectFrom('plans')
+        .select(['id', 'name', 'lookup_key', 'description'])
+        .where('tenant_id', '=', scope.tenantId)
+        .where('environment_id', '=', scope.environmentId)
+        .where('id', '=', current.plan_id)
+        .executeTakeFirstOrThrow(),
+      findPlan(tx, scope, input.target_plan_id).then(() =>
+        tx
+          .selectFrom('plans')
+          .select(['id', 'name', 'lookup_key', 'description'])
+          .where('tenant_id', '=', scope.tenantId)
+          .where('environment_id', '=', scope.environmentId)
+          .where('id', '=', input.target_plan_id)
+          .executeTakeFirstOrThrow(),
+      ),
+    ]);
+    const newPrices = await planPrices(tx, scope, targetPlan.id, {
+      currency: current.currency,
+      billingPeriod: current.billing_period,
+      count: current.billing_period_count,
+      at: now,
+    });
+    if (newPrices.length === 0) {
+      throw validation('the target plan has no prices for the subscription currency and billing period', {
+        target_plan_id: targetPlan.id,
+        currency: current.currency,
+        billing_period: current.billing_period,
+      });
+    }
+    // The old plan's line items live now; their prices (even if since archived) price the credit.
+    const oldItems = (await repo.findLineItems(tx, scope, [id])).filter(
+      (li) =>
+        li.entity_type === 'plan' &&
+        li.start_date.getTime() <= now.getTime() &&
+        (!li.end_date || li.end_date.getTime() > now.getTime()),
+    );
+    const oldPriceIds = [...new Set(oldItems.map((li) => li.price_id))];
+    const oldPrices = oldPriceIds.length
+      ? await tx
+          .selectFrom('prices')
+          .selectAll()
+          .where('tenant_id', '=', scope.tenantId)
+          .where('environment_id', '=', scope.environmentId)
+          .where('id', 'in', oldPriceIds)
+          .execute()
+      : [];
+    const priceById = new Map(oldPrices.map((p) => [p.id, p]));
+    const advanceFixed = (p: PriceRow | undefined) =>
+      p !== undefined && p.type === 'FIXED' && p.invoice_cadence === 'ADVANCE';
+    const credits: ProratableCharge[] = oldItems.flatMap((li) => {
+      const price = priceById.get(li.price_id);
+      if (!price || !advanceFixed(price)) return [];
+      return [
+        {
+          line_item_id: li.id,
+          price_id: price.id,
+          display_name: li.display_name,
+          amount: fixedCharge(price, li.quantity),
+        },
+      ];
+    });
+    const charges: ProratableCharge[] = newPrices.filter(advanceFixed).map((price) => ({
+      line_item_id: null,
+      price_id: price.id,
+      display_name: price.display_name || targetPlan.name,
+      amount: fixedCharge(price, '1'),
+    }));
+    const oldTotal = credits.reduce((sum, c) => sum.add(c.amount), dec(0));
+    const newTotal = charges.reduce((sum, c) => sum.add(c.amount), dec(0));
+    const changeType: ChangeType = newTotal.gt(oldTotal) ? 'upgrade' : newTotal.lt(oldTotal) ? 'downgrade' : 'lateral';
+    const proration = prorate({
+      periodStart: current.current_period_start,
+      periodEnd: current.current_period_end,
+      at: now,
+      currency: current.currency,
+      credits,
+      charges,
+    });
+    return { now, current, currentPlan, targetPlan, newPrices, oldItems, changeType, proration };
+  }
+
+  function prorationDetails(
+    p: ProrationResult,
+    ctx: { currency: string; periodStart: Date; periodEnd: Date; at: Date; behavior: string },
+  ) {
+    const none = ctx.behavior === 'none';
+    const zero = '0';
+    return {
+      credit_amount: none ? zero : toWire(p.credit_amount),
+      credit_description: 'Credit for the unused part of the current plan',
+      charge_amount: none ? zero : toWire(p.charge_amount),
+      charge_description: 'Charge for the remaining part of the period on the new plan',
+      net_amount: none ? zero : toWire(p.net_amount),
+      currency: ctx.currency,
+      current_period_start: iso(ctx.periodStart),
+      current_period_end: iso(ctx.periodEnd),
+      proration_date: iso(ctx.at),
+      days_used: p.days_used,
+      days_remaining: p.days_remaining,
+    };
+  }
+
+  function draftOf(
+    planned: Awaited<ReturnType<typeof plan>>,
+    changeId: string,
+    metadata: Record<string, string>,
+  ): InvoiceDraft {
+    const { current, proration, now, targetPlan, currentPlan } = planned;
+    return {
+      customer_id: current.customer_id,
+      subscription_id: current.id,
+      invoice_type: 'SUBSCRIPTION',
+      billing_reason: 'PRORATION',
+      currency: current.currency,
+      period_start: now,
+      period_end: current.current_period_end,
+      billing_period: current.billing_period,
+      idempotency_key: `${current.id}:plan_change:${changeId}`,
+      lines: proration.lines.map((line) => ({
+        entity_type: 'plan',
+        entity_id: line.kind === 'credit' ? currentPlan.id : targetPlan.id,
+        subscription_line_item_id: line.line_item_id,
+        price_id: line.price_id,
+        price_type: 'FIXED',
+        plan_display_name: line.kind === 'credit' ? currentPlan.name : targetPlan.name,
+        meter_id: null,
+        meter_display_name: null,
+        display_name: `${line.kind === 'credit' ? 'Unused time' : 'Remaining time'}: ${line.display_name}`,
+        quantity: dec(1),
+        adjusted_entitlement_quantity: null,
+        amount: line.prorated_amount,
+        period_start: now,
+        period_end: current.current_period_end,
+        metadata: { proration: line.kind },
+      })),
+      metadata: { ...metadata, subscription_change_id: changeId, change_type: planned.changeType },
+    };
+  }
+
+  const summary = (p: { id: string; name: string; lookup_key: string; description: string }) => ({
+    id: p.id,
+    name: p.name,
+    lookup_key: p.lookup_key,
+    description: p.description,
+  });
+
+  return {
+    /** Registered by createServices at merge: the invoices module writes the PRORATION draft. */
+    onProrationInvoice(listener: ProrationInvoiceListener) {
+      prorationListeners.push(listener);
+    },
+
+    /** POST /subscriptions/{id}/change/preview: what execute would do now, nothing written. */
+    async previewSubscriptionChange(scope: Scope, id: string, input: SubscriptionChangeInput) {
+      return withTransaction(db, async (tx) => {
+        const planned = await plan(tx, scope, id, input);
+        const { current, proration, now } = planned;
+        const create = input.proration_behavior === 'create_prorations';
+        const draft = draftOf(planned, 'preview', input.metadata ?? {});
+        const total = create ? proration.net_amount : dec(0);
+        return {
+          subscription_id: current.id,
+          current_plan: summary(planned.currentPlan),
+          target_plan: summary(planned.targetPlan),
+          change_type: planned.changeType,
+          effective_date: iso(now),
+          proration_details: prorationDetails(proration, {
+            currency: current.currency,
+            periodStart: current.current_period_start,
+            periodEnd: current.current_period_end,
+            at: now,
+            behavior: input.proration_behavior,
+          }),
+          next_invoice_preview: {
+            currency: current.currency,
+            line_items: create
+              ? draft.lines.map((l) => ({
+                  description: l.display_name,
+                  amount: toWire(l.amount),
+                  quantity: toWire(l.quantity),
+                  unit_price: toWire(l.amount),
+                  period_start: iso(now),
+                  period_end: iso(current.current_period_end),
+                  is_proration: true,
+                }))
+              : [],
+            subtotal: toWire(total),
+            tax_amount: '0',
+            total: toWire(total),
+            due_date: iso(now),
+          },
+          new_billing_cycle: {
+            billing_anchor: iso(current.billing_anchor),
+            billing_cadence: 'RECURRING',
+            billing_period: current.billing_period,
+            billing_period_count: current.billing_period_count,
+            period_start: iso(current.current_period_start),
+            period_end: iso(current.current_period_end),
+          },
+          warnings: [] as string[],
+          metadata: input.metadata ?? {},
+        };
+      });
+    },
+
+    /**
+     * POST /subscriptions/{id}/change/execute: the plan changes now. With `create_prorations` the PRORATION invoice
+     * draft (credits for the unused part of the old ADVANCE fixed charges, charges for the rest of the period on the
+     * new plan) goes to the proration listeners in the same transaction. subscription.plan_changed.
+     */
+    async executeSubscriptionChange(scope: Scope, id: string, input: SubscriptionChangeInput) {
+      return withTransaction(db, async (tx) => {
+        const planned = await plan(tx, scope, id, input);
+        const { current, proration, now, targetPlan, newPrices, oldItems } = planned;
+        const changeId = newId('subscriptionChange');
+        if (oldItems.length > 0) {
+          await tx
+            .updateTable('subscription_line_items')
+            .set({ end_date: now, updated_at: now })
+            .where('tenant_id', '=', scope.tenantId)
+            .where('environment_id', '=', scope.environmentId)
+            .where(
+              'id',
+              'in',
+              oldItems.map((li) => li.id),
+            )
+            .execute();
+        }
+        const row = await repo.updateSubscriptionById(tx, scope, id, {
+          plan_id: targetPlan.id,
+          version: current.version + 1,
+          updated_at: now,
+        });
+        await insertPriceLineItems(tx, scope, row, newPrices, {
+          entityType: 'plan',
+          entityId: targetPlan.id,
+          name: targetPlan.name,
+          start: now,
+          end: row.end_date,
+        });
+        let invoice: unknown;
+        if (input.proration_behavior === 'create_prorations' && proration.lines.length > 0) {
+          const draft = draftOf(planned, changeId, input.metadata ?? {});
+          for (const listener of prorationListeners) {
+            const written = await listener(tx, scope, draft);
+            if (invoice === undefined && written !== undefined) invoice = written;
+          }
+        }
+        const view = subscriptionView(row, await repo.findLineItems(tx, scope, [id]));
+        await emit(tx, scope, { type: 'subscription.plan_changed', subscription: view });
+        const subscriptionSummary = (planId: string) => ({
+          id: row.id,
+          plan_id: planId,
+          status: row.subscription_status,
+          billing_anchor: iso(row.billing_anchor),
+          current_period_start: iso(row.current_period_start),
+          current_period_end: iso(row.current_period_end),
+          created_at: iso(row.created_at),
+        });
+        return {
+          change_type: planned.changeType,
+          effective_date: iso(now),
+          is_scheduled: false,
+          old_subscription: subscriptionSummary(current.plan_id),
+          new_subscription: subscriptionSummary(targetPlan.id),
+          proration_applied: prorationDetails(proration, {
+            currency: current.currency,
+            periodStart: current.current_period_start,
+            periodEnd: current.current_period_end,
+            at: now,
+            behavior: input.proration_behavior,
+          }),
+          ...(invoice !== undefined ? { invoice } : {}),
+          metadata: input.metadata ?? {},
+        };
+      });
+    },
+  };
+}
