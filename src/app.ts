@@ -6,6 +6,8 @@ import { Ajv } from 'ajv';
 import addFormatsModule from 'ajv-formats';
 import Fastify, { type FastifyServerOptions } from 'fastify';
 import { sql } from 'kysely';
+import { registerBillingRoutes } from './modules/billing/billing.routes.ts';
+import { billingPeriodsTask, createBillingService } from './modules/billing/billing.service.ts';
 import { createCatalogServices, registerCatalogRoutes } from './modules/catalog/catalog.ts';
 import { registerCustomerRoutes } from './modules/customers/customers.routes.ts';
 import { createCustomersService } from './modules/customers/customers.service.ts';
@@ -81,7 +83,12 @@ export function createServices(
   catalog.plans.addDeletionGuard(subscriptions.planDeletionGuard);
   customers.addDeletionGuard(subscriptions.customerDeletionGuard);
   subscriptions.onEvent(subscriptionEventEmitter(webhooks.outbox, customers));
-  return { tenancy, customers, events, idempotency, wallets, webhooks, catalog, subscriptions };
+  const billing = createBillingService({ db, clock, events, wallets, creditGrants: catalog.creditGrants });
+  // Plan grants, the creation invoice and the first grant applications join the subscription's create transaction.
+  subscriptions.onEvent(billing.onSubscriptionCreated);
+  billing.onSubscriptionEvent(subscriptionEventEmitter(webhooks.outbox, customers));
+  wallets.registerPendingChargesProvider(billing.pendingChargesProvider);
+  return { tenancy, customers, events, idempotency, wallets, webhooks, catalog, subscriptions, billing };
 }
 export type Services = ReturnType<typeof createServices>;
 
@@ -97,6 +104,7 @@ export function backgroundTasks(services: Services): BackgroundTask[] {
     },
     walletExpiryTask(services.wallets),
     services.webhooks.delivery.task,
+    billingPeriodsTask(services.billing),
   ];
 }
 
@@ -190,6 +198,7 @@ export async function buildApp(options: AppOptions): Promise<{ app: App; service
   registerWebhookRoutes(app, services.webhooks);
   registerCatalogRoutes(app, services.catalog);
   registerSubscriptionRoutes(app, services.subscriptions);
+  registerBillingRoutes(app, services.billing);
 
   await app.ready();
   return { app, services };

@@ -1355,6 +1355,90 @@ export function createWalletsService(deps: { db: Db; clock: Clock; customers: Cu
     },
 
     /**
+     * Credits of a subscription credit grant (reference §2.18), inside the billing transaction: tops up the
+     * customer's first active PRE_PAID wallet in the currency whose rates match the grant's optional rates (else the
+     * active PRE_PAID wallet of the currency — one per currency and type — else a new one with config USAGE), with
+     * reason SUBSCRIPTION_CREDIT_GRANT. The idempotency key (the application id) makes a replay return the original.
+     */
+    async grantCreditsInTransaction(
+      tx: Tx,
+      scope: Scope,
+      input: {
+        customer_id: string;
+        currency: string;
+        credits: Money;
+        conversion_rate?: string | null | undefined;
+        topup_conversion_rate?: string | null | undefined;
+        priority?: number | null | undefined;
+        expiry_date?: Date | null | undefined;
+        idempotency_key: string;
+        description?: string | undefined;
+        metadata?: Record<string, string> | undefined;
+      },
+    ): Promise<{ wallet_id: string; transaction_id: string }> {
+      const original = await repo.findWalletTransactionByIdempotencyKey(tx, scope, input.idempotency_key);
+      if (original) return { wallet_id: original.wallet_id, transaction_id: original.id };
+      const currency = input.currency.toLowerCase();
+      const candidates = (await repo.listActiveWalletsByCustomerId(tx, scope, input.customer_id)).filter(
+        (w) => w.wallet_type === 'PRE_PAID' && w.currency === currency,
+      );
+      const sameRate = (column: string, wanted: string | null | undefined) =>
+        wanted === null || wanted === undefined || new Dec(column).eq(wanted);
+      let target =
+        candidates.find(
+          (w) =>
+            sameRate(w.conversion_rate, input.conversion_rate) &&
+            sameRate(w.topup_conversion_rate, input.topup_conversion_rate),
+        ) ?? candidates[0];
+      const now = clock.now();
+      if (!target) {
+        const rate = input.conversion_rate ? new Dec(input.conversion_rate) : new Dec(1);
+        const topUpRate = input.topup_conversion_rate ? new Dec(input.topup_conversion_rate) : rate;
+        target = await repo.insertWallet(tx, {
+          id: newId('wallet'),
+          tenant_id: scope.tenantId,
+          environment_id: scope.environmentId,
+          customer_id: input.customer_id,
+          currency,
+          name: `Prepaid Wallet - ${currency.toUpperCase()}`,
+          description: '',
+          metadata: '{}',
+          wallet_type: 'PRE_PAID',
+          wallet_status: 'active',
+          credit_balance: '0',
+          balance: '0',
+          conversion_rate: rate.toFixed(),
+          topup_conversion_rate: topUpRate.toFixed(),
+          config: JSON.stringify({ allowed_price_types: ['USAGE'] }),
+          auto_topup: null,
+          alert_settings: null,
+          alert_state: 'ok',
+          credit_alert_state: 'ok',
+          auto_topup_armed: true,
+          last_auto_topup_at: null,
+          status: 'published',
+          created_at: now,
+          updated_at: now,
+          created_by: '',
+          updated_by: '',
+        });
+        if (listeners.length > 0) await emit(tx, scope, { type: 'wallet.created', wallet: walletView(target) });
+      }
+      const locked = await lockWallet(tx, scope, target.id);
+      const result = await creditInLockedWallet(tx, scope, locked, {
+        credits: input.credits,
+        reason: 'SUBSCRIPTION_CREDIT_GRANT',
+        expiry_date: input.expiry_date ?? undefined,
+        priority: input.priority ?? undefined,
+        description: input.description,
+        metadata: input.metadata,
+        idempotency_key: input.idempotency_key,
+        request_hash: '',
+      });
+      return { wallet_id: result.wallet.id, transaction_id: result.transaction.id };
+    },
+
+    /**
      * Closes a wallet: debits the remaining credits (WALLET_TERMINATION, every open lot) and sets it closed.
      * Errors: not_found, invalid_operation (already closed).
      */

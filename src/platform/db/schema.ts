@@ -440,6 +440,25 @@ export interface SubscriptionLineItemsTable extends CatalogRowBase {
   metadata: Json<Record<string, string>>;
 }
 
+export interface CreditGrantApplicationsTable extends CatalogRowBase {
+  credit_grant_id: string;
+  subscription_id: string;
+  scheduled_for: Timestamp;
+  period_start: Timestamp;
+  period_end: NullableTimestamp;
+  applied_at: NullableTimestamp;
+  application_status: string;
+  application_reason: string;
+  subscription_status_at_application: string;
+  credits: Numeric;
+  wallet_id: string | null;
+  wallet_transaction_id: string | null;
+  failure_reason: string;
+  retry_count: number;
+  idempotency_key: string;
+  metadata: Json<Record<string, string>>;
+}
+
 /** Every table of the database. Each module adds its own tables here. */
 export interface Database {
   tenants: TenantsTable;
@@ -465,4 +484,5 @@ export interface Database {
   credit_grants: CreditGrantsTable;
   subscriptions: SubscriptionsTable;
   subscription_line_items: SubscriptionLineItemsTable;
+  credit_grant_applications: CreditGrantApplicationsTable;
 }
