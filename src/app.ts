@@ -11,6 +11,8 @@ import { registerCustomerRoutes } from './modules/customers/customers.routes.ts'
 import { createCustomersService } from './modules/customers/customers.service.ts';
 import { registerEventRoutes } from './modules/events/events.routes.ts';
 import { createEventsService } from './modules/events/events.service.ts';
+import { registerInvoiceRoutes } from './modules/invoices/invoices.routes.ts';
+import { createInvoicesService } from './modules/invoices/invoices.service.ts';
 import { registerSubscriptionRoutes } from './modules/subscriptions/subscriptions.routes.ts';
 import { createSubscriptionsService } from './modules/subscriptions/subscriptions.service.ts';
 import { registerTenancyRoutes } from './modules/tenancy/tenancy.routes.ts';
@@ -21,6 +23,7 @@ import { findRowByColumn } from './modules/catalog/catalog.repo.ts';
 import {
   catalogEventEmitters,
   customerChangeEmitter,
+  invoiceEventEmitter,
   subscriptionEventEmitter,
   walletEventEmitter,
 } from './modules/webhooks/emitters.ts';
@@ -81,7 +84,9 @@ export function createServices(
   catalog.plans.addDeletionGuard(subscriptions.planDeletionGuard);
   customers.addDeletionGuard(subscriptions.customerDeletionGuard);
   subscriptions.onEvent(subscriptionEventEmitter(webhooks.outbox, customers));
-  return { tenancy, customers, events, idempotency, wallets, webhooks, catalog, subscriptions };
+  const invoices = createInvoicesService({ db, clock, customers });
+  invoices.onEvent(invoiceEventEmitter(webhooks.outbox, customers));
+  return { tenancy, customers, events, idempotency, wallets, webhooks, catalog, subscriptions, invoices };
 }
 export type Services = ReturnType<typeof createServices>;
 
@@ -190,6 +195,7 @@ export async function buildApp(options: AppOptions): Promise<{ app: App; service
   registerWebhookRoutes(app, services.webhooks);
   registerCatalogRoutes(app, services.catalog);
   registerSubscriptionRoutes(app, services.subscriptions);
+  registerInvoiceRoutes(app, services.invoices);
 
   await app.ready();
   return { app, services };
