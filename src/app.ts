@@ -13,6 +13,8 @@ import { registerCustomerRoutes } from './modules/customers/customers.routes.ts'
 import { createCustomersService } from './modules/customers/customers.service.ts';
 import { registerEventRoutes } from './modules/events/events.routes.ts';
 import { createEventsService } from './modules/events/events.service.ts';
+import { registerInvoiceRoutes } from './modules/invoices/invoices.routes.ts';
+import { createInvoicesService } from './modules/invoices/invoices.service.ts';
 import { registerSubscriptionRoutes } from './modules/subscriptions/subscriptions.routes.ts';
 import { createSubscriptionsService } from './modules/subscriptions/subscriptions.service.ts';
 import { registerTenancyRoutes } from './modules/tenancy/tenancy.routes.ts';
@@ -23,6 +25,7 @@ import { findRowByColumn } from './modules/catalog/catalog.repo.ts';
 import {
   catalogEventEmitters,
   customerChangeEmitter,
+  invoiceEventEmitter,
   subscriptionEventEmitter,
   walletEventEmitter,
 } from './modules/webhooks/emitters.ts';
@@ -83,12 +86,16 @@ export function createServices(
   catalog.plans.addDeletionGuard(subscriptions.planDeletionGuard);
   customers.addDeletionGuard(subscriptions.customerDeletionGuard);
   subscriptions.onEvent(subscriptionEventEmitter(webhooks.outbox, customers));
+  const invoices = createInvoicesService({ db, clock, customers });
+  invoices.onEvent(invoiceEventEmitter(webhooks.outbox, customers));
   const billing = createBillingService({ db, clock, events, wallets, creditGrants: catalog.creditGrants });
+  // The billing job and subscription creation write their invoices through the invoices module (idempotent by key).
+  billing.onPeriodInvoice((tx, scope, draft) => invoices.createInvoiceFromDraft(tx, scope, draft));
   // Plan grants, the creation invoice and the first grant applications join the subscription's create transaction.
   subscriptions.onEvent(billing.onSubscriptionCreated);
   billing.onSubscriptionEvent(subscriptionEventEmitter(webhooks.outbox, customers));
   wallets.registerPendingChargesProvider(billing.pendingChargesProvider);
-  return { tenancy, customers, events, idempotency, wallets, webhooks, catalog, subscriptions, billing };
+  return { tenancy, customers, events, idempotency, wallets, webhooks, catalog, subscriptions, invoices, billing };
 }
 export type Services = ReturnType<typeof createServices>;
 
@@ -198,6 +205,7 @@ export async function buildApp(options: AppOptions): Promise<{ app: App; service
   registerWebhookRoutes(app, services.webhooks);
   registerCatalogRoutes(app, services.catalog);
   registerSubscriptionRoutes(app, services.subscriptions);
+  registerInvoiceRoutes(app, services.invoices);
   registerBillingRoutes(app, services.billing);
 
   await app.ready();

@@ -17,7 +17,7 @@ const skip = process.env.DATABASE_URL
 const clock = new TestClock('2026-01-01T00:00:00Z');
 let h: Harness;
 before(async () => {
-  if (!skip) h = await startHarness({ clock });
+  if (!skip) h = await startHarness({ clock, isolated: true });
 });
 after(async () => {
   if (!skip) await h.close();
@@ -92,6 +92,13 @@ describe('billing job under concurrency', { skip }, () => {
     const keys = written.map((d) => d.idempotency_key).sort();
     assert.equal(keys.length, subscriptions * 3, 'January, February and March of every subscription');
     assert.equal(new Set(keys).size, keys.length, 'no period invoiced twice');
+    const stored = await h.database.db
+      .selectFrom('invoices')
+      .select(['idempotency_key'])
+      .where('tenant_id', '=', tenant.tenantId)
+      .where('billing_reason', '=', 'SUBSCRIPTION_CYCLE')
+      .execute();
+    assert.deepEqual(stored.map((r) => r.idempotency_key).sort(), keys, 'the invoices written are those periods');
     for (const id of ids) {
       const sub = await ok('GET', `/v1/subscriptions/${id}`);
       assert.equal(sub.current_period_start, '2026-04-01T00:00:00.000Z');

@@ -58,6 +58,7 @@ const EXTENSIONS: Record<string, string> = {
   'GET /v1/addons': 'query-string list of addons',
   'GET /v1/entitlements': 'query-string list of entitlements',
   'GET /v1/creditgrants': 'query-string list of credit grants (no search route in the reference either)',
+  'GET /v1/invoices': 'query-string list of invoices beside POST /invoices/search (same filters)',
 };
 
 /** `METHOD /path` is an extension if listed exactly, or under a `* /prefix*` entry. */
@@ -169,6 +170,20 @@ const OMITTED_RESPONSE_FIELDS: Record<string, string> = {
     'line-item commitments are not accepted, so there is none to show',
   'subscription.SubscriptionLineItem.commitment_windowed':
     'line-item commitments are not accepted, so there is none to show',
+  // Invoices
+  'InvoiceResponse.subscription': 'an expand in the reference; Tally returns subscription_id (GET /subscriptions/{id})',
+  'InvoiceResponse.coupon_applications': 'Tally has no coupons module, so no invoice has coupon applications',
+  'InvoiceResponse.taxes': 'Tally has no taxes module: total_tax is 0 and there are no applied-tax records',
+  'InvoiceResponse.recalculated_invoice_id': 'invoice recalculation (void and replace) is not built',
+  'InvoiceLineItemResponse.commitment_info': 'commitments are not built, so no line carries commitment details',
+  'InvoiceLineItemResponse.parent_line_item_id': 'line items cannot be edited, so none replaces another',
+  'InvoiceLineItemResponse.price_unit': 'custom price units are not billed yet: every line is in the invoice currency',
+  'InvoiceLineItemResponse.price_unit_amount':
+    'custom price units are not billed yet: every line is in the invoice currency',
+  'InvoiceLineItemResponse.price_unit_id':
+    'custom price units are not billed yet: every line is in the invoice currency',
+  'InvoiceLineItemResponse.usage_analytics': 'usage breakdowns of a line (expand_by_source, group_by) are not built',
+  'InvoiceLineItemResponse.usage_breakdown': 'usage breakdowns of a line (expand_by_source, group_by) are not built',
 };
 
 /** EXTRA_FIELDS entries some operation needed (checked for staleness after the field tests ran). */

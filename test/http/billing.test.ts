@@ -15,7 +15,7 @@ let h: Harness;
 const drafts: InvoiceDraft[] = [];
 
 before(async () => {
-  h = await startHarness({ clock });
+  h = await startHarness({ clock, isolated: true });
   h.services.billing.onPeriodInvoice(async (_tx, _scope, draft) => {
     drafts.push(draft);
   });
@@ -325,6 +325,18 @@ describe('the billing job', () => {
     );
     const current = await ok(tenant, 'GET', `/v1/subscriptions/${sub.id}`);
     assert.equal(current.current_period_start, '2026-04-01T00:00:00.000Z');
+    // The invoices module holds exactly one invoice per ended period.
+    const listed = await ok(tenant, 'POST', '/v1/invoices/search', { subscription_id: sub.id, limit: 50 });
+    assert.deepEqual(
+      listed.items
+        .map((i: Record<string, unknown>) => [i.period_start, i.billing_reason, i.total])
+        .sort((a: string[], b: string[]) => a[0]!.localeCompare(b[0]!)),
+      [
+        ['2026-01-01T00:00:00.000Z', 'SUBSCRIPTION_CYCLE', '1'],
+        ['2026-02-01T00:00:00.000Z', 'SUBSCRIPTION_CYCLE', '2'],
+        ['2026-03-01T00:00:00.000Z', 'SUBSCRIPTION_CYCLE', '0'],
+      ],
+    );
   });
 
   it('ends a subscription cancelled at period end, and one scheduled mid-period at its date', async () => {
@@ -468,6 +480,52 @@ describe('real-time balance', () => {
     assert.equal(balance.real_time_balance, '47.5');
     const listed = await ok(tenant, 'GET', `/v1/customers/wallets?id=${customer.id}&include_real_time_balance=true`);
     assert.equal(listed[0].real_time_balance, '47.5');
+  });
+});
+
+describe('POST /v1/invoices/preview', () => {
+  it('renders the current period as the job will invoice it, and writes nothing', async () => {
+    clock.set('2026-05-01T00:00:00Z');
+    const { tenant, customer, plan } = await setup([
+      { type: 'FIXED', display_name: 'Fee', amount: '49' },
+      { type: 'USAGE', display_name: 'Calls', meter: 'calls', amount: '0.333' },
+    ]);
+    const sub = await subscribe(tenant, { plan_id: plan.id, customer_id: customer.id });
+    await ingest(tenant, calls(3, '2026-05-02T00:00:00Z'));
+    const before = await ok(tenant, 'POST', '/v1/invoices/search', { subscription_id: sub.id });
+    const preview = await ok(tenant, 'POST', '/v1/invoices/preview', { subscription_id: sub.id });
+    assert.equal(preview.subscription_id, sub.id);
+    assert.equal(preview.period_start, '2026-05-01T00:00:00.000Z');
+    assert.equal(preview.period_end, '2026-06-01T00:00:00.000Z');
+    assert.deepEqual(
+      preview.line_items.map((l: Record<string, unknown>) => [l.display_name, l.quantity, l.amount]),
+      [
+        ['Calls', '3', '1'],
+        ['Fee', '1', '49'],
+      ],
+    );
+    assert.equal(preview.total, '50');
+    const hidden = await ok(tenant, 'POST', '/v1/invoices/preview', {
+      subscription_id: sub.id,
+      period_start: '2026-05-10T00:00:00Z',
+      period_end: '2026-05-20T00:00:00Z',
+      hide_zero_charges_line_items: true,
+    });
+    assert.deepEqual(
+      hidden.line_items.map((l: Record<string, unknown>) => l.display_name),
+      ['Fee'],
+    );
+    const afterwards = await ok(tenant, 'POST', '/v1/invoices/search', { subscription_id: sub.id });
+    assert.equal(afterwards.pagination.total, before.pagination.total);
+    assertEnvelope(await h.request(tenant, 'POST', '/v1/invoices/preview', { subscription_id: 'subs_missing' }), 404);
+    assertEnvelope(
+      await h.request(tenant, 'POST', '/v1/invoices/preview', {
+        subscription_id: sub.id,
+        period_start: '2026-05-10T00:00:00Z',
+        period_end: '2026-05-01T00:00:00Z',
+      }),
+      400,
+    );
   });
 });
 

@@ -1,6 +1,12 @@
 import type { App } from '../../platform/http/app-types.ts';
 import { ErrorResponse, IdParams } from '../../platform/http/schemas.ts';
-import { CreditGrantApplicationList, SubscriptionUsageRequest, SubscriptionUsageResponse } from './billing.schemas.ts';
+import { InvoiceResponse } from '../invoices/invoices.schemas.ts';
+import {
+  CreditGrantApplicationList,
+  PreviewInvoiceRequest,
+  SubscriptionUsageRequest,
+  SubscriptionUsageResponse,
+} from './billing.schemas.ts';
 import type { BillingService } from './billing.service.ts';
 
 const tags = ['Subscriptions'];
@@ -38,6 +44,19 @@ export function registerBillingRoutes(app: App, billing: BillingService): void {
       },
     },
     async (request) => usageWire(await billing.subscriptionUsage(request.ctx, request.body)),
+  );
+
+  app.post(
+    '/v1/invoices/preview',
+    {
+      schema: {
+        tags: ['Invoices'],
+        operationId: 'getInvoicePreview',
+        body: PreviewInvoiceRequest,
+        response: { 200: InvoiceResponse, ...errors },
+      },
+    },
+    async (request) => billing.previewInvoice(request.ctx, request.body),
   );
 
   app.get(

@@ -72,3 +72,10 @@ export const CreditGrantApplicationResponse = Type.Object(
 );
 
 export const CreditGrantApplicationList = ListOf(CreditGrantApplicationResponse);
+
+export const PreviewInvoiceRequest = Type.Object({
+  subscription_id: Type.String(),
+  period_start: Type.Optional(Type.String({ format: 'date-time' })),
+  period_end: Type.Optional(Type.String({ format: 'date-time' })),
+  hide_zero_charges_line_items: Type.Optional(Type.Boolean()),
+});

@@ -7,6 +7,7 @@ import { dec, type Money, toWire } from '../../platform/money.ts';
 import type { CreditGrantsService } from '../catalog/credit-grants.service.ts';
 import { priceView } from '../catalog/catalog.views.ts';
 import type { EventsService } from '../events/events.service.ts';
+import { invoiceViewFromDraft } from '../invoices/invoices.views.ts';
 import { nextPeriod, type SubscriptionBillingPeriod } from '../subscriptions/periods.ts';
 import {
   type SubscriptionEvent,
@@ -358,6 +359,16 @@ export function createBillingService(deps: {
       });
       if (input.hide_zero_charges_line_items) draft.lines = draft.lines.filter((l) => !l.amount.isZero());
       return draft;
+    },
+
+    /** `POST /v1/invoices/preview`: the invoice the period would produce, rendered by the invoices module, unwritten. */
+    async previewInvoice(scope: Scope, input: PreviewInput) {
+      const draft = await service.previewDraft(scope, input);
+      return invoiceViewFromDraft(draft, {
+        tenantId: scope.tenantId,
+        environmentId: scope.environmentId,
+        now: clock.now(),
+      });
     },
   };
   return service;

@@ -1,6 +1,7 @@
 import type { EntitlementView } from '../catalog/catalog.views.ts';
 import type { FeatureView } from '../catalog/features.service.ts';
 import type { CustomerView } from '../customers/customers.service.ts';
+import type { InvoiceView } from '../invoices/invoices.views.ts';
 import type { SubscriptionView } from '../subscriptions/subscriptions.service.ts';
 import type { WalletAlertView, WalletTransactionView, WalletView } from '../wallets/wallets.service.ts';
 
@@ -265,6 +266,12 @@ const subscriptionEvent = define<{ subscription: SubscriptionView; customer?: Cu
   build: ({ subscription, customer }) => ({ subscription: subscriptionPayload(subscription, customer) }),
 });
 
+/** Invoice events carry the InvoiceResponse (with its line items and customer), as `webhookDto.InvoiceWebhookPayload`. */
+const invoiceEvent = define<{ invoice: InvoiceView; customer?: CustomerView | undefined }>({
+  schema: 'webhookDto.InvoiceWebhookPayload',
+  build: ({ invoice, customer }) => ({ invoice: customer ? { ...invoice, customer } : invoice }),
+});
+
 export const WEBHOOK_EVENTS = {
   'customer.created': customerEvent,
   'customer.updated': customerEvent,
@@ -292,6 +299,11 @@ export const WEBHOOK_EVENTS = {
   'entitlement.deleted': entitlementEvent,
   'subscription.created': subscriptionEvent,
   'subscription.cancelled': subscriptionEvent,
+  'invoice.create.drafted': invoiceEvent,
+  'invoice.update.finalized': invoiceEvent,
+  'invoice.update.payment': invoiceEvent,
+  'invoice.update.voided': invoiceEvent,
+  'invoice.update': invoiceEvent,
 } satisfies Partial<Record<WebhookEventName, EventDefinition<never>>>;
 
 export type EmittedEventType = keyof typeof WEBHOOK_EVENTS;
