@@ -481,6 +481,32 @@ describe('real-time balance', () => {
     const listed = await ok(tenant, 'GET', `/v1/customers/wallets?id=${customer.id}&include_real_time_balance=true`);
     assert.equal(listed[0].real_time_balance, '47.5');
   });
+
+  it('ignores usage for a wallet whose allowed price types exclude USAGE, and other currencies', async () => {
+    clock.set('2026-01-01T00:00:00Z');
+    const { tenant, customer, plan } = await setup([
+      { type: 'USAGE', display_name: 'Calls', meter: 'calls', amount: '1' },
+    ]);
+    await subscribe(tenant, { plan_id: plan.id, customer_id: customer.id });
+    await ingest(tenant, calls(3, '2026-01-02T00:00:00Z'));
+    const fixedOnly = await ok(tenant, 'POST', '/v1/wallets', {
+      customer_id: customer.id,
+      currency: 'usd',
+      initial_credits_to_load: '10',
+      config: { allowed_price_types: ['FIXED'] },
+    });
+    const euros = await ok(tenant, 'POST', '/v1/wallets', {
+      customer_id: customer.id,
+      currency: 'eur',
+      initial_credits_to_load: '10',
+    });
+    clock.set('2026-01-03T00:00:00Z');
+    for (const wallet of [fixedOnly, euros]) {
+      const balance = await ok(tenant, 'GET', `/v1/wallets/${wallet.id}/balance/real-time`);
+      assert.equal(balance.current_period_usage, '0');
+      assert.equal(balance.real_time_balance, '10');
+    }
+  });
 });
 
 describe('POST /v1/invoices/preview', () => {
