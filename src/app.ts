@@ -26,6 +26,7 @@ import {
   catalogEventEmitters,
   customerChangeEmitter,
   invoiceEventEmitter,
+  paymentEventEmitter,
   subscriptionEventEmitter,
   walletEventEmitter,
 } from './modules/webhooks/emitters.ts';
@@ -86,8 +87,13 @@ export function createServices(
   catalog.plans.addDeletionGuard(subscriptions.planDeletionGuard);
   customers.addDeletionGuard(subscriptions.customerDeletionGuard);
   subscriptions.onEvent(subscriptionEventEmitter(webhooks.outbox, customers));
-  const invoices = createInvoicesService({ db, clock, customers });
+  const invoices = createInvoicesService({ db, clock, customers, wallets });
   invoices.onEvent(invoiceEventEmitter(webhooks.outbox, customers));
+  invoices.onPaymentEvent(paymentEventEmitter(webhooks.outbox));
+  // A PURCHASED_CREDIT_INVOICED top-up raises its invoice in the top-up's transaction; unpaid invoices lower the
+  // real-time balance of prepaid wallets.
+  wallets.onInvoicedTopUp((tx, scope, topUp) => invoices.createTopUpInvoice(tx, scope, topUp));
+  wallets.registerPendingChargesProvider(invoices.unpaidInvoicesProvider);
   const billing = createBillingService({ db, clock, events, wallets, creditGrants: catalog.creditGrants });
   // The billing job and subscription creation write their invoices through the invoices module (idempotent by key).
   billing.onPeriodInvoice((tx, scope, draft) => invoices.createInvoiceFromDraft(tx, scope, draft));

@@ -80,3 +80,45 @@ export async function storedWebhooks(h: Harness, tenant: TestTenant, prefix?: st
     .filter((r) => !prefix || r.event_type.startsWith(prefix))
     .map((r) => ({ type: r.event_type, payload: JSON.parse(r.payload) as Record<string, unknown> }));
 }
+
+export async function createWallet(h: Harness, tenant: TestTenant, body: Record<string, unknown>) {
+  const response = await h.request(tenant, 'POST', '/v1/wallets', { currency: 'usd', ...body });
+  if (response.statusCode !== 200) throw new Error(response.body);
+  return response.json() as { id: string; balance: string; credit_balance: string };
+}
+
+export async function getWallet(h: Harness, tenant: TestTenant, id: string) {
+  return (await h.request(tenant, 'GET', `/v1/wallets/${id}`)).json() as {
+    id: string;
+    balance: string;
+    credit_balance: string;
+  };
+}
+
+export async function walletTransactions(h: Harness, tenant: TestTenant, walletId: string) {
+  const response = await h.request(tenant, 'GET', `/v1/wallets/${walletId}/transactions?limit=100`);
+  if (response.statusCode !== 200) throw new Error(response.body);
+  return (
+    response.json() as {
+      items: Array<{
+        id: string;
+        type: string;
+        transaction_reason: string;
+        transaction_status: string;
+        amount: string;
+        credit_amount: string;
+        reference_type: string;
+        reference_id: string;
+        idempotency_key: string;
+        metadata: Record<string, string>;
+      }>;
+    }
+  ).items;
+}
+
+/** Finalizes through the API and reads the invoice back. */
+export async function finalize(h: Harness, tenant: TestTenant, id: string) {
+  const response = await h.request(tenant, 'POST', `/v1/invoices/${id}/finalize`);
+  if (response.statusCode !== 200) throw new Error(response.body);
+  return (await h.request(tenant, 'GET', `/v1/invoices/${id}`)).json();
+}

@@ -228,3 +228,112 @@ export function listInvoicesOfCustomer(db: Executor, scope: Scope, customerId: s
     .where('status', '=', 'published')
     .execute();
 }
+
+export function insertPayment(db: Executor, row: Insertable<PaymentsTable>) {
+  return db.insertInto('payments').values(row).returningAll().executeTakeFirstOrThrow();
+}
+
+export function findPaymentById(db: Executor, scope: Scope, id: string, options: { forUpdate?: boolean } = {}) {
+  let query = db
+    .selectFrom('payments')
+    .selectAll()
+    .where('tenant_id', '=', scope.tenantId)
+    .where('environment_id', '=', scope.environmentId)
+    .where('id', '=', id)
+    .where('status', '=', 'published');
+  if (options.forUpdate) query = query.forUpdate();
+  return query.executeTakeFirst();
+}
+
+export function findPaymentByIdempotencyKey(db: Executor, scope: Scope, key: string) {
+  return db
+    .selectFrom('payments')
+    .selectAll()
+    .where('tenant_id', '=', scope.tenantId)
+    .where('environment_id', '=', scope.environmentId)
+    .where('idempotency_key', '=', key)
+    .where('status', '=', 'published')
+    .executeTakeFirst();
+}
+
+export function updatePaymentById(db: Executor, scope: Scope, id: string, changes: Updateable<PaymentsTable>) {
+  return db
+    .updateTable('payments')
+    .set(changes)
+    .where('tenant_id', '=', scope.tenantId)
+    .where('environment_id', '=', scope.environmentId)
+    .where('id', '=', id)
+    .returningAll()
+    .executeTakeFirstOrThrow();
+}
+
+export const PAYMENT_FIELDS: FieldMap = {
+  id: { column: 'id', type: 'string' },
+  destination_type: { column: 'destination_type', type: 'string' },
+  destination_id: { column: 'destination_id', type: 'string' },
+  payment_method_type: { column: 'payment_method_type', type: 'string' },
+  payment_status: { column: 'payment_status', type: 'string' },
+  amount: { column: 'amount', type: 'number' },
+  currency: { column: 'currency', type: 'string' },
+  created_at: { column: 'created_at', type: 'date' },
+  updated_at: { column: 'updated_at', type: 'date' },
+};
+
+export interface PaymentFilter {
+  limit: number;
+  offset: number;
+  status?: string | undefined;
+  order?: 'asc' | 'desc' | undefined;
+  sort?: string | undefined;
+  payment_ids?: string[] | undefined;
+  destination_type?: string | undefined;
+  destination_id?: string | undefined;
+  payment_method_type?: string | undefined;
+  payment_status?: string | undefined;
+  payment_gateway?: string | undefined;
+  gateway_payment_id?: string | undefined;
+  currency?: string | undefined;
+  start_time?: Date | undefined;
+  end_time?: Date | undefined;
+}
+
+export async function listPayments(db: Executor, scope: Scope, filter: PaymentFilter) {
+  let query = db
+    .selectFrom('payments')
+    .where('tenant_id', '=', scope.tenantId)
+    .where('environment_id', '=', scope.environmentId)
+    .where('status', '=', filter.status ?? 'published');
+  if (filter.payment_ids) query = query.where('id', 'in', nonEmpty(filter.payment_ids));
+  if (filter.destination_type !== undefined) query = query.where('destination_type', '=', filter.destination_type);
+  if (filter.destination_id !== undefined) query = query.where('destination_id', '=', filter.destination_id);
+  if (filter.payment_method_type !== undefined) {
+    query = query.where('payment_method_type', '=', filter.payment_method_type);
+  }
+  if (filter.payment_status !== undefined) query = query.where('payment_status', '=', filter.payment_status);
+  if (filter.payment_gateway !== undefined) query = query.where('payment_gateway', '=', filter.payment_gateway);
+  if (filter.gateway_payment_id !== undefined) {
+    query = query.where('gateway_payment_id', '=', filter.gateway_payment_id);
+  }
+  if (filter.currency !== undefined) query = query.where('currency', '=', filter.currency.toLowerCase());
+  if (filter.start_time) query = query.where('created_at', '>=', filter.start_time);
+  if (filter.end_time) query = query.where('created_at', '<=', filter.end_time);
+  const countRow = await query.select((eb) => eb.fn.countAll<string>().as('total')).executeTakeFirstOrThrow();
+  const rows = await applySort(query.selectAll(), filter.sort, filter.order, PAYMENT_FIELDS, 'payment')
+    .limit(filter.limit)
+    .offset(filter.offset)
+    .execute();
+  return { rows, total: Number(countRow.total) };
+}
+
+/** Invoice numbers by id (payment views show the number of the invoice they pay). */
+export async function invoiceNumbersByIds(db: Executor, scope: Scope, ids: string[]) {
+  if (ids.length === 0) return new Map<string, string | null>();
+  const rows = await db
+    .selectFrom('invoices')
+    .select(['id', 'invoice_number'])
+    .where('tenant_id', '=', scope.tenantId)
+    .where('environment_id', '=', scope.environmentId)
+    .where('id', 'in', [...new Set(ids)])
+    .execute();
+  return new Map(rows.map((r) => [r.id, r.invoice_number]));
+}

@@ -1,5 +1,6 @@
 import { Type } from 'typebox';
 import {
+  DecimalInput,
   DecimalString,
   ListOf,
   ListQueryFields,
@@ -139,4 +140,162 @@ export const InvoiceListQuery = Type.Object({
 
 export const GetInvoiceQuery = Type.Object({
   expand: Type.Optional(Type.String()),
+});
+
+export const CreateInvoiceLineItemRequest = Type.Object({
+  amount: DecimalInput,
+  quantity: DecimalInput,
+  display_name: Type.Optional(Type.String({ maxLength: 255 })),
+  entity_id: Type.Optional(Type.String({ maxLength: 50 })),
+  entity_type: Type.Optional(Type.String({ maxLength: 20 })),
+  plan_id: Type.Optional(Type.String({ maxLength: 50 })),
+  plan_display_name: Type.Optional(Type.String({ maxLength: 255 })),
+  price_id: Type.Optional(Type.String({ maxLength: 50 })),
+  price_type: Type.Optional(Type.String({ maxLength: 10 })),
+  meter_id: Type.Optional(Type.String({ maxLength: 50 })),
+  meter_display_name: Type.Optional(Type.String({ maxLength: 255 })),
+  subscription_line_item_id: Type.Optional(Type.String({ maxLength: 50 })),
+  adjusted_entitlement_quantity: Type.Optional(DecimalInput),
+  period_start: Type.Optional(Timestamp),
+  period_end: Type.Optional(Timestamp),
+  metadata: Type.Optional(Metadata),
+});
+
+export const CreateInvoiceRequest = Type.Object({
+  customer_id: Type.String({ minLength: 1, maxLength: 50 }),
+  currency: Type.String({ minLength: 3, maxLength: 3 }),
+  amount_due: DecimalInput,
+  subtotal: DecimalInput,
+  total: DecimalInput,
+  amount_paid: Type.Optional(DecimalInput),
+  invoice_type: Type.Optional(StringEnum(INVOICE_TYPES)),
+  invoice_status: Type.Optional(StringEnum(INVOICE_STATUSES)),
+  payment_status: Type.Optional(StringEnum(PAYMENT_STATUSES)),
+  billing_reason: Type.Optional(StringEnum(BILLING_REASONS)),
+  billing_period: Type.Optional(Type.String({ maxLength: 50 })),
+  subscription_id: Type.Optional(Type.String({ maxLength: 50 })),
+  description: Type.Optional(Type.String({ maxLength: 2000 })),
+  due_date: Type.Optional(Timestamp),
+  issue_date: Type.Optional(Timestamp),
+  period_start: Type.Optional(Timestamp),
+  period_end: Type.Optional(Timestamp),
+  idempotency_key: Type.Optional(Type.String({ maxLength: 255 })),
+  invoice_pdf_url: Type.Optional(Type.String({ maxLength: 2000 })),
+  metadata: Type.Optional(Metadata),
+  line_items: Type.Optional(Type.Array(CreateInvoiceLineItemRequest, { maxItems: 1000 })),
+  force_sync_invoice: Type.Optional(Type.Boolean()),
+});
+
+export const UpdateInvoiceRequest = Type.Object({
+  due_date: Type.Optional(Timestamp),
+  invoice_pdf_url: Type.Optional(Type.String({ maxLength: 2000 })),
+  metadata: Type.Optional(Metadata),
+  apply_discount: Type.Optional(Type.Boolean()),
+});
+
+export const UpdatePaymentStatusRequest = Type.Object({
+  payment_status: StringEnum(PAYMENT_STATUSES),
+  amount: Type.Optional(DecimalInput),
+});
+
+export const InvoicePdfQuery = Type.Object({
+  url: Type.Optional(Type.Boolean()),
+  force_generate: Type.Optional(Type.Boolean()),
+});
+
+export const CustomerInvoiceSummary = Type.Object(
+  {
+    customer_id: Type.String(),
+    currency: Type.String(),
+    total_invoice_count: Type.Integer(),
+    unpaid_invoice_count: Type.Integer(),
+    overdue_invoice_count: Type.Integer(),
+    total_unpaid_amount: DecimalString,
+    total_overdue_amount: DecimalString,
+    total_revenue_amount: DecimalString,
+    unpaid_usage_charges: DecimalString,
+    unpaid_fixed_charges: DecimalString,
+  },
+  { title: 'CustomerInvoiceSummary' },
+);
+
+export const CustomerMultiCurrencyInvoiceSummary = Type.Object(
+  {
+    customer_id: Type.String(),
+    default_currency: Type.String(),
+    summaries: Type.Array(CustomerInvoiceSummary),
+  },
+  { title: 'CustomerMultiCurrencyInvoiceSummary' },
+);
+
+// ---- payments
+
+export const PaymentResponse = Type.Object(
+  {
+    id: Type.String(),
+    idempotency_key: Type.String(),
+    destination_type: Type.String(),
+    destination_id: Type.String(),
+    payment_method_type: Type.String(),
+    payment_method_id: Type.String(),
+    payment_gateway: Type.Optional(Type.String()),
+    gateway_payment_id: Type.Optional(Type.String()),
+    gateway_metadata: Metadata,
+    amount: DecimalString,
+    currency: Type.String(),
+    payment_status: Type.String({ description: PAYMENT_STATUSES.join(' | ') }),
+    track_attempts: Type.Boolean(),
+    save_card_and_make_default: Type.Boolean(),
+    error_message: Type.Optional(Type.String()),
+    succeeded_at: Type.Optional(Timestamp),
+    failed_at: Type.Optional(Timestamp),
+    refunded_at: Type.Optional(Timestamp),
+    voided_at: Type.Optional(Timestamp),
+    invoice_number: Type.Optional(Type.String()),
+    metadata: Metadata,
+    tenant_id: Type.String(),
+    environment_id: Type.String(),
+    status: Type.String(),
+    created_at: Timestamp,
+    updated_at: Timestamp,
+    created_by: Type.String(),
+    updated_by: Type.String(),
+  },
+  { title: 'PaymentResponse' },
+);
+
+export const PaymentList = ListOf(PaymentResponse);
+
+export const CreatePaymentRequest = Type.Object({
+  amount: DecimalInput,
+  currency: Type.String({ minLength: 3, maxLength: 3 }),
+  destination_id: Type.String({ minLength: 1, maxLength: 50 }),
+  destination_type: StringEnum(['INVOICE', 'CUSTOMER']),
+  payment_method_type: StringEnum(['CARD', 'ACH', 'OFFLINE', 'CREDITS', 'PAYMENT_LINK', 'UPI']),
+  payment_method_id: Type.Optional(Type.String({ maxLength: 100 })),
+  idempotency_key: Type.Optional(Type.String({ maxLength: 255 })),
+  metadata: Type.Optional(Metadata),
+  process_payment: Type.Optional(Type.Boolean()),
+});
+
+export const UpdatePaymentRequest = Type.Object({
+  error_message: Type.Optional(Type.String({ maxLength: 2000 })),
+  failed_at: Type.Optional(Timestamp),
+  gateway_payment_id: Type.Optional(Type.String({ maxLength: 255 })),
+  metadata: Type.Optional(Metadata),
+  payment_gateway: Type.Optional(Type.String({ maxLength: 50 })),
+  payment_method_id: Type.Optional(Type.String({ maxLength: 100 })),
+  payment_status: Type.Optional(Type.String()),
+});
+
+export const PaymentListQuery = Type.Object({
+  ...ListQueryFields,
+  payment_ids: Type.Optional(Type.Array(Type.String(), { maxItems: 1000 })),
+  destination_type: Type.Optional(StringEnum(['INVOICE', 'CUSTOMER'])),
+  destination_id: Type.Optional(Type.String()),
+  payment_method_type: Type.Optional(Type.String()),
+  payment_status: Type.Optional(StringEnum(PAYMENT_STATUSES)),
+  payment_gateway: Type.Optional(Type.String()),
+  gateway_payment_id: Type.Optional(Type.String()),
+  currency: Type.Optional(Type.String()),
 });

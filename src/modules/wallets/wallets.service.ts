@@ -1354,6 +1354,94 @@ export function createWalletsService(deps: { db: Db; clock: Clock; customers: Cu
       return { wallet: walletView(result.wallet), transaction: walletTransactionView(result.transaction) };
     },
 
+    /** The customer's active wallets as seen in `tx` (invoices: credit adjustment and wallet payments). */
+    async listActiveWalletsInTransaction(tx: Tx, scope: Scope, customerId: string): Promise<WalletView[]> {
+      return (await repo.listActiveWalletsByCustomerId(tx, scope, customerId)).map(walletView);
+    },
+
+    /**
+     * The same top-up inside a caller's transaction (invoices: INVOICE_VOID_REFUND). A replayed key with the same
+     * parameters returns the original entry and writes nothing; the same key with others is 409.
+     */
+    async topUpWalletInTransaction(tx: Tx, scope: Scope, id: string, input: TopUpInput): Promise<TopUpResult> {
+      const wallet = await lockWallet(tx, scope, id);
+      const key = input.idempotency_key || newId('walletTransaction');
+      const checked = checkTopUp(wallet, input);
+      const hash = topUpHash(id, input, checked.credits, checked.bonusCredits);
+      const original = await repo.findWalletTransactionByIdempotencyKey(tx, scope, key);
+      if (original) {
+        if (original.request_hash !== hash) throw idempotencyConflict(key);
+        return { wallet_transaction: walletTransactionView(original), wallet: walletView(wallet) };
+      }
+      if (wallet.wallet_status !== 'active') {
+        throw invalidOperation(`wallet is ${wallet.wallet_status}; only an active wallet can be topped up`, {
+          wallet_id: id,
+        });
+      }
+      const result = await creditInLockedWallet(tx, scope, wallet, {
+        credits: checked.credits,
+        reason: input.transaction_reason,
+        expiry_date: checked.expiry,
+        priority: input.priority,
+        description: input.description,
+        metadata: input.metadata,
+        idempotency_key: key,
+        request_hash: hash,
+        bonus: checked.bonusCredits ? { credits: checked.bonusCredits, expiry_date: checked.bonusExpiry } : undefined,
+      });
+      return {
+        wallet_transaction: walletTransactionView(result.transaction),
+        wallet: walletView(result.wallet),
+        ...(result.invoice_id ? { invoice_id: result.invoice_id } : {}),
+      };
+    },
+
+    /**
+     * The customer's active PRE_PAID wallet in `currency`, created in `tx` when there is none (rate 1, named
+     * "Subscription Wallet", as the reference does for invoice void refunds).
+     */
+    async findOrCreatePrepaidWalletInTransaction(
+      tx: Tx,
+      scope: Scope,
+      customerId: string,
+      currency: string,
+    ): Promise<WalletView> {
+      const code = currency.toLowerCase();
+      const found = await repo.findActiveWalletOfCustomer(tx, scope, customerId, code, 'PRE_PAID');
+      if (found) return walletView(found);
+      const now = clock.now();
+      const row = await repo.insertWallet(tx, {
+        id: newId('wallet'),
+        tenant_id: scope.tenantId,
+        environment_id: scope.environmentId,
+        customer_id: customerId,
+        currency: code,
+        name: 'Subscription Wallet',
+        description: '',
+        metadata: '{}',
+        wallet_type: 'PRE_PAID',
+        wallet_status: 'active',
+        credit_balance: '0',
+        balance: '0',
+        conversion_rate: '1',
+        topup_conversion_rate: '1',
+        config: JSON.stringify({ allowed_price_types: ['USAGE'] }),
+        auto_topup: null,
+        alert_settings: null,
+        alert_state: 'ok',
+        credit_alert_state: 'ok',
+        auto_topup_armed: true,
+        last_auto_topup_at: null,
+        status: 'published',
+        created_at: now,
+        updated_at: now,
+        created_by: '',
+        updated_by: '',
+      });
+      if (listeners.length > 0) await emit(tx, scope, { type: 'wallet.created', wallet: walletView(row) });
+      return walletView(row);
+    },
+
     /**
      * Credits of a subscription credit grant (reference §2.18), inside the billing transaction: tops up the
      * customer's first active PRE_PAID wallet in the currency whose rates match the grant's optional rates (else the
