@@ -13,10 +13,13 @@ import { assertEnvelope, type Harness, startHarness, type TestTenant } from '../
 const clock = new TestClock('2026-01-31T10:00:00Z');
 let h: Harness;
 const drafts: InvoiceDraft[] = [];
+/** Invoice keys whose write fails once (a crash in the middle of the job). */
+const crashOn = new Set<string>();
 
 before(async () => {
   h = await startHarness({ clock, isolated: true });
   h.services.billing.onPeriodInvoice(async (_tx, _scope, draft) => {
+    if (draft.idempotency_key && crashOn.delete(draft.idempotency_key)) throw new Error('crash while invoicing');
     drafts.push(draft);
   });
 });
@@ -337,6 +340,34 @@ describe('the billing job', () => {
         ['2026-03-01T00:00:00.000Z', 'SUBSCRIPTION_CYCLE', '0'],
       ],
     );
+  });
+
+  it('a crash in the middle of a catch-up leaves the periods before it done and the rest for the next run', async () => {
+    clock.set('2026-01-01T00:00:00Z');
+    const { tenant, customer, plan } = await setup([
+      { type: 'USAGE', display_name: 'Calls', meter: 'calls', amount: '1' },
+      { type: 'FIXED', display_name: 'Fee', amount: '3' },
+    ]);
+    const sub = await subscribe(tenant, { plan_id: plan.id, customer_id: customer.id });
+    crashOn.add(`${sub.id}:2026-02-01T00:00:00.000Z`);
+    clock.set('2026-04-02T00:00:00Z');
+    const crashed = await h.services.billing.advancePeriods();
+    assert.deepEqual(
+      crashed.failed.map((f) => [f.subscription_id, (f.error as Error).message]),
+      [[sub.id, 'crash while invoicing']],
+    );
+    let current = await ok(tenant, 'GET', `/v1/subscriptions/${sub.id}`);
+    assert.equal(current.current_period_start, '2026-02-01T00:00:00.000Z', 'January committed, February rolled back');
+    await h.services.billing.advancePeriods();
+    current = await ok(tenant, 'GET', `/v1/subscriptions/${sub.id}`);
+    assert.equal(current.current_period_start, '2026-04-01T00:00:00.000Z');
+    const listed = await ok(tenant, 'POST', '/v1/invoices/search', { subscription_id: sub.id, limit: 50 });
+    assert.deepEqual(listed.items.map((i: Record<string, unknown>) => `${i.billing_reason} ${i.period_start}`).sort(), [
+      'SUBSCRIPTION_CREATE 2026-01-01T00:00:00.000Z',
+      'SUBSCRIPTION_CYCLE 2026-01-01T00:00:00.000Z',
+      'SUBSCRIPTION_CYCLE 2026-02-01T00:00:00.000Z',
+      'SUBSCRIPTION_CYCLE 2026-03-01T00:00:00.000Z',
+    ]);
   });
 
   it('ends a subscription cancelled at period end, and one scheduled mid-period at its date', async () => {

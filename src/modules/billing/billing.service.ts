@@ -242,17 +242,26 @@ export function createBillingService(deps: {
      * and advances it (one transaction per period), then applies grant applications due inside periods. Safe to run
      * twice and by concurrent workers: a period is invoiced by the transaction that moves the subscription past it.
      */
-    async advancePeriods(options: { limit?: number } = {}): Promise<{ periods: number; more: boolean }> {
+    async advancePeriods(
+      options: { limit?: number } = {},
+    ): Promise<{ periods: number; more: boolean; failed: Array<{ subscription_id: string; error: unknown }> }> {
       const limit = Math.min(Math.max(options.limit ?? 100, 1), 1000);
       const now = clock.now();
       await repo.endTrials(db, now);
       const due = await repo.listDueSubscriptions(db, now, limit);
       let periods = 0;
+      // A subscription whose period fails (its transaction rolled back) is reported and retried next run; it does
+      // not hold up the others.
+      const failed: Array<{ subscription_id: string; error: unknown }> = [];
       for (const row of due) {
         const scope = { tenantId: row.tenant_id, environmentId: row.environment_id };
-        for (let i = 0; i < MAX_PERIODS_PER_RUN; i++) {
-          if (!(await advanceOnePeriod(scope, row.id, now))) break;
-          periods++;
+        try {
+          for (let i = 0; i < MAX_PERIODS_PER_RUN; i++) {
+            if (!(await advanceOnePeriod(scope, row.id, now))) break;
+            periods++;
+          }
+        } catch (error) {
+          failed.push({ subscription_id: row.id, error });
         }
       }
       const grantsDue = await db
@@ -270,7 +279,7 @@ export function createBillingService(deps: {
           now,
         );
       }
-      return { periods, more: due.length >= limit };
+      return { periods, more: due.length >= limit && periods > 0, failed };
     },
 
     /** `GET /v1/subscriptions/{id}/grants/upcoming`: the pending applications, soonest first. */
@@ -381,6 +390,16 @@ export function billingPeriodsTask(billing: BillingService): BackgroundTask {
   return {
     name: 'billing.advance-periods',
     intervalMs: 60 * 1000,
-    run: async () => (await billing.advancePeriods({ limit: 100 })).more,
+    run: async () => {
+      const result = await billing.advancePeriods({ limit: 100 });
+      // The runner logs a thrown error; the other subscriptions of the batch were still billed.
+      if (result.failed.length > 0) {
+        throw new AggregateError(
+          result.failed.map((f) => f.error),
+          `billing: ${result.failed.length} subscription(s) failed: ${result.failed.map((f) => f.subscription_id).join(', ')}`,
+        );
+      }
+      return result.more;
+    },
   };
 }
