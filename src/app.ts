@@ -6,11 +6,15 @@ import { Ajv } from 'ajv';
 import addFormatsModule from 'ajv-formats';
 import Fastify, { type FastifyServerOptions } from 'fastify';
 import { sql } from 'kysely';
+import { registerBillingRoutes } from './modules/billing/billing.routes.ts';
+import { billingPeriodsTask, createBillingService } from './modules/billing/billing.service.ts';
 import { createCatalogServices, registerCatalogRoutes } from './modules/catalog/catalog.ts';
 import { registerCustomerRoutes } from './modules/customers/customers.routes.ts';
 import { createCustomersService } from './modules/customers/customers.service.ts';
 import { registerEventRoutes } from './modules/events/events.routes.ts';
 import { createEventsService } from './modules/events/events.service.ts';
+import { registerInvoiceRoutes } from './modules/invoices/invoices.routes.ts';
+import { createInvoicesService } from './modules/invoices/invoices.service.ts';
 import { registerSubscriptionRoutes } from './modules/subscriptions/subscriptions.routes.ts';
 import { createSubscriptionsService } from './modules/subscriptions/subscriptions.service.ts';
 import { registerAnalyticsRoutes } from './modules/events/analytics.routes.ts';
@@ -25,6 +29,8 @@ import { findRowByColumn } from './modules/catalog/catalog.repo.ts';
 import {
   catalogEventEmitters,
   customerChangeEmitter,
+  invoiceEventEmitter,
+  paymentEventEmitter,
   subscriptionEventEmitter,
   walletEventEmitter,
 } from './modules/webhooks/emitters.ts';
@@ -100,6 +106,20 @@ export function createServices(
     subscriptions,
   });
   const usageSummary = createUsageSummaryService({ db, clock, events });
+  const invoices = createInvoicesService({ db, clock, customers, wallets });
+  invoices.onEvent(invoiceEventEmitter(webhooks.outbox, customers));
+  invoices.onPaymentEvent(paymentEventEmitter(webhooks.outbox));
+  // A PURCHASED_CREDIT_INVOICED top-up raises its invoice in the top-up's transaction; unpaid invoices lower the
+  // real-time balance of prepaid wallets.
+  wallets.onInvoicedTopUp((tx, scope, topUp) => invoices.createTopUpInvoice(tx, scope, topUp));
+  wallets.registerPendingChargesProvider(invoices.unpaidInvoicesProvider);
+  const billing = createBillingService({ db, clock, events, wallets, creditGrants: catalog.creditGrants });
+  // The billing job and subscription creation write their invoices through the invoices module (idempotent by key).
+  billing.onPeriodInvoice((tx, scope, draft) => invoices.createInvoiceFromDraft(tx, scope, draft));
+  // Plan grants, the creation invoice and the first grant applications join the subscription's create transaction.
+  subscriptions.onEvent(billing.onSubscriptionCreated);
+  billing.onSubscriptionEvent(subscriptionEventEmitter(webhooks.outbox, customers));
+  wallets.registerPendingChargesProvider(billing.pendingChargesProvider);
   return {
     tenancy,
     customers,
@@ -111,6 +131,8 @@ export function createServices(
     subscriptions,
     analytics,
     usageSummary,
+    invoices,
+    billing,
   };
 }
 export type Services = ReturnType<typeof createServices>;
@@ -127,6 +149,7 @@ export function backgroundTasks(services: Services): BackgroundTask[] {
     },
     walletExpiryTask(services.wallets),
     services.webhooks.delivery.task,
+    billingPeriodsTask(services.billing),
   ];
 }
 
@@ -222,6 +245,8 @@ export async function buildApp(options: AppOptions): Promise<{ app: App; service
   registerSubscriptionRoutes(app, services.subscriptions);
   registerAnalyticsRoutes(app, services.analytics);
   registerUsageSummaryRoutes(app, services.usageSummary);
+  registerInvoiceRoutes(app, services.invoices);
+  registerBillingRoutes(app, services.billing);
 
   await app.ready();
   return { app, services };

@@ -63,6 +63,7 @@ const EXTENSIONS: Record<string, string> = {
   'POST /v1/subscriptions/{id}/pause': 'SDK pauseSubscription (flexprice-behaviour §6.1)',
   'POST /v1/subscriptions/{id}/resume': 'SDK resumeSubscription (flexprice-behaviour §6.1)',
   'GET /v1/subscriptions/{id}/pauses': 'SDK listSubscriptionPauses',
+  'GET /v1/invoices': 'query-string list of invoices beside POST /invoices/search (same filters)',
 };
 
 /** `METHOD /path` is an extension if listed exactly, or under a `* /prefix*` entry. */
@@ -221,6 +222,23 @@ const OMITTED_RESPONSE_FIELDS: Record<string, string> = {
     'only immediate changes (end_of_period is refused), nothing is scheduled',
   'SubscriptionChangeExecuteResponse.scheduled_at':
     'only immediate changes (end_of_period is refused), nothing is scheduled',
+  // Invoices
+  'InvoiceResponse.subscription': 'an expand in the reference; Tally returns subscription_id (GET /subscriptions/{id})',
+  'InvoiceResponse.coupon_applications': 'Tally has no coupons module, so no invoice has coupon applications',
+  'InvoiceResponse.taxes': 'Tally has no taxes module: total_tax is 0 and there are no applied-tax records',
+  'InvoiceResponse.recalculated_invoice_id': 'invoice recalculation (void and replace) is not built',
+  'PaymentResponse.attempts': 'payments are processed at once in-process; there are no provider attempts to list',
+  'PaymentResponse.gateway_tracking_id': 'Tally has no payment provider, so no gateway tracking',
+  'PaymentResponse.payment_url': 'Tally has no payment provider, so no hosted payment page',
+  'InvoiceLineItemResponse.commitment_info': 'commitments are not built, so no line carries commitment details',
+  'InvoiceLineItemResponse.parent_line_item_id': 'line items cannot be edited, so none replaces another',
+  'InvoiceLineItemResponse.price_unit': 'custom price units are not billed yet: every line is in the invoice currency',
+  'InvoiceLineItemResponse.price_unit_amount':
+    'custom price units are not billed yet: every line is in the invoice currency',
+  'InvoiceLineItemResponse.price_unit_id':
+    'custom price units are not billed yet: every line is in the invoice currency',
+  'InvoiceLineItemResponse.usage_analytics': 'usage breakdowns of a line (expand_by_source, group_by) are not built',
+  'InvoiceLineItemResponse.usage_breakdown': 'usage breakdowns of a line (expand_by_source, group_by) are not built',
 };
 
 /** EXTRA_FIELDS entries some operation needed (checked for staleness after the field tests ran). */

@@ -105,8 +105,14 @@ export interface Harness {
   close(): Promise<void>;
 }
 
-export async function startHarness(options: { clock?: Clock; webhooks?: WebhooksOptions } = {}): Promise<Harness> {
-  const database = await openTestDatabase();
+/**
+ * `isolated`: a database of its own (openIsolatedDatabase) for tests of process-wide work such as the billing job,
+ * which serves every tenant and would otherwise see the subscriptions of test files running beside it on PostgreSQL.
+ */
+export async function startHarness(
+  options: { clock?: Clock; webhooks?: WebhooksOptions; isolated?: boolean } = {},
+): Promise<Harness> {
+  const database = options.isolated ? await openIsolatedDatabase() : await openTestDatabase();
   const clock = options.clock ?? systemClock;
   const { app, services } = await buildApp({
     database,

@@ -1,5 +1,5 @@
 import type { Clock } from '../../platform/clock.ts';
-import type { Db } from '../../platform/db/database.ts';
+import type { Db, Executor } from '../../platform/db/database.ts';
 import { notFound, validation } from '../../platform/errors.ts';
 import type { Scope } from '../../platform/http/context.ts';
 import { newId } from '../../platform/ids.ts';
@@ -337,6 +337,57 @@ export function createEventsService(deps: {
       });
       const results = await repo.aggregateEventsMany(db, scope, queries);
       return results.map(([total]) => toWire(dec(total?.value ?? '0')));
+    },
+
+    /**
+     * Usage of a meter for one customer over [start, end), read through `executor` so billing can call it inside its
+     * transaction (PGlite has one connection). `filters` narrow the meter's own filters (a price's filter_values).
+     * `windowSize` adds per-window values (bucketed meters: one window per bucket, priced per bucket).
+     */
+    async meterUsageIn(
+      executor: Executor,
+      scope: Scope,
+      input: {
+        meter: MeterView;
+        externalCustomerId: string;
+        start: Date;
+        end: Date;
+        filters?: Record<string, string[]> | undefined;
+        windowSize?: WindowSize | undefined;
+      },
+    ): Promise<{ value: string; windows: Array<{ start: Date | null; value: string }> }> {
+      const spec = meterUsageSpec(input.meter);
+      const filters: Record<string, string[]> = { ...(spec.filters ?? {}) };
+      for (const [key, values] of Object.entries(input.filters ?? {})) {
+        filters[key] = filters[key] ? filters[key].filter((v) => values.includes(v)) : values;
+      }
+      const groupBy = (spec.group_by ?? []).map((name) => ({
+        kind: 'property' as const,
+        name: name.slice('properties.'.length),
+      }));
+      const base = {
+        eventName: spec.event_name,
+        aggregation: spec.aggregation_type,
+        propertyName: spec.property_name ?? '',
+        externalCustomerId: input.externalCustomerId,
+        start: input.start,
+        end: input.end,
+        timezone: 'UTC',
+        filters,
+        multiplier: spec.multiplier === undefined ? undefined : dec(spec.multiplier).toFixed(),
+        groupBy,
+      };
+      if (input.windowSize) {
+        const rows = await repo.aggregateEvents(executor, scope, { ...base, windowSize: input.windowSize });
+        let total = dec(0);
+        for (const row of rows) total = total.add(dec(row.value ?? '0'));
+        return {
+          value: total.toFixed(),
+          windows: rows.map((row) => ({ start: row.window_start, value: dec(row.value ?? '0').toFixed() })),
+        };
+      }
+      const [total] = await repo.aggregateEvents(executor, scope, { ...base, bucketSize: spec.bucket_size });
+      return { value: dec(total?.value ?? '0').toFixed(), windows: [] };
     },
 
     /** Aggregated usage of one event name (POST /v1/events/usage). */

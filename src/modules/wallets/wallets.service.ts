@@ -1354,6 +1354,178 @@ export function createWalletsService(deps: { db: Db; clock: Clock; customers: Cu
       return { wallet: walletView(result.wallet), transaction: walletTransactionView(result.transaction) };
     },
 
+    /** The customer's active wallets as seen in `tx` (invoices: credit adjustment and wallet payments). */
+    async listActiveWalletsInTransaction(tx: Tx, scope: Scope, customerId: string): Promise<WalletView[]> {
+      return (await repo.listActiveWalletsByCustomerId(tx, scope, customerId)).map(walletView);
+    },
+
+    /**
+     * The same top-up inside a caller's transaction (invoices: INVOICE_VOID_REFUND). A replayed key with the same
+     * parameters returns the original entry and writes nothing; the same key with others is 409.
+     */
+    async topUpWalletInTransaction(tx: Tx, scope: Scope, id: string, input: TopUpInput): Promise<TopUpResult> {
+      const wallet = await lockWallet(tx, scope, id);
+      const key = input.idempotency_key || newId('walletTransaction');
+      const checked = checkTopUp(wallet, input);
+      const hash = topUpHash(id, input, checked.credits, checked.bonusCredits);
+      const original = await repo.findWalletTransactionByIdempotencyKey(tx, scope, key);
+      if (original) {
+        if (original.request_hash !== hash) throw idempotencyConflict(key);
+        return { wallet_transaction: walletTransactionView(original), wallet: walletView(wallet) };
+      }
+      if (wallet.wallet_status !== 'active') {
+        throw invalidOperation(`wallet is ${wallet.wallet_status}; only an active wallet can be topped up`, {
+          wallet_id: id,
+        });
+      }
+      const result = await creditInLockedWallet(tx, scope, wallet, {
+        credits: checked.credits,
+        reason: input.transaction_reason,
+        expiry_date: checked.expiry,
+        priority: input.priority,
+        description: input.description,
+        metadata: input.metadata,
+        idempotency_key: key,
+        request_hash: hash,
+        bonus: checked.bonusCredits ? { credits: checked.bonusCredits, expiry_date: checked.bonusExpiry } : undefined,
+      });
+      return {
+        wallet_transaction: walletTransactionView(result.transaction),
+        wallet: walletView(result.wallet),
+        ...(result.invoice_id ? { invoice_id: result.invoice_id } : {}),
+      };
+    },
+
+    /**
+     * The customer's active PRE_PAID wallet in `currency`, created in `tx` when there is none (rate 1, named
+     * "Subscription Wallet", as the reference does for invoice void refunds).
+     */
+    async findOrCreatePrepaidWalletInTransaction(
+      tx: Tx,
+      scope: Scope,
+      customerId: string,
+      currency: string,
+    ): Promise<WalletView> {
+      const code = currency.toLowerCase();
+      const found = await repo.findActiveWalletOfCustomer(tx, scope, customerId, code, 'PRE_PAID');
+      if (found) return walletView(found);
+      const now = clock.now();
+      const row = await repo.insertWallet(tx, {
+        id: newId('wallet'),
+        tenant_id: scope.tenantId,
+        environment_id: scope.environmentId,
+        customer_id: customerId,
+        currency: code,
+        name: 'Subscription Wallet',
+        description: '',
+        metadata: '{}',
+        wallet_type: 'PRE_PAID',
+        wallet_status: 'active',
+        credit_balance: '0',
+        balance: '0',
+        conversion_rate: '1',
+        topup_conversion_rate: '1',
+        config: JSON.stringify({ allowed_price_types: ['USAGE'] }),
+        auto_topup: null,
+        alert_settings: null,
+        alert_state: 'ok',
+        credit_alert_state: 'ok',
+        auto_topup_armed: true,
+        last_auto_topup_at: null,
+        status: 'published',
+        created_at: now,
+        updated_at: now,
+        created_by: '',
+        updated_by: '',
+      });
+      if (listeners.length > 0) await emit(tx, scope, { type: 'wallet.created', wallet: walletView(row) });
+      return walletView(row);
+    },
+
+    /**
+     * Credits of a subscription credit grant (reference §2.18), inside the billing transaction: tops up the
+     * customer's first active PRE_PAID wallet in the currency whose rates match the grant's optional rates (else the
+     * active PRE_PAID wallet of the currency — one per currency and type — else a new one with config USAGE), with
+     * reason SUBSCRIPTION_CREDIT_GRANT. The idempotency key (the application id) makes a replay return the original.
+     */
+    async grantCreditsInTransaction(
+      tx: Tx,
+      scope: Scope,
+      input: {
+        customer_id: string;
+        currency: string;
+        credits: Money;
+        conversion_rate?: string | null | undefined;
+        topup_conversion_rate?: string | null | undefined;
+        priority?: number | null | undefined;
+        expiry_date?: Date | null | undefined;
+        idempotency_key: string;
+        description?: string | undefined;
+        metadata?: Record<string, string> | undefined;
+      },
+    ): Promise<{ wallet_id: string; transaction_id: string }> {
+      const original = await repo.findWalletTransactionByIdempotencyKey(tx, scope, input.idempotency_key);
+      if (original) return { wallet_id: original.wallet_id, transaction_id: original.id };
+      const currency = input.currency.toLowerCase();
+      const candidates = (await repo.listActiveWalletsByCustomerId(tx, scope, input.customer_id)).filter(
+        (w) => w.wallet_type === 'PRE_PAID' && w.currency === currency,
+      );
+      const sameRate = (column: string, wanted: string | null | undefined) =>
+        wanted === null || wanted === undefined || new Dec(column).eq(wanted);
+      let target =
+        candidates.find(
+          (w) =>
+            sameRate(w.conversion_rate, input.conversion_rate) &&
+            sameRate(w.topup_conversion_rate, input.topup_conversion_rate),
+        ) ?? candidates[0];
+      const now = clock.now();
+      if (!target) {
+        const rate = input.conversion_rate ? new Dec(input.conversion_rate) : new Dec(1);
+        const topUpRate = input.topup_conversion_rate ? new Dec(input.topup_conversion_rate) : rate;
+        target = await repo.insertWallet(tx, {
+          id: newId('wallet'),
+          tenant_id: scope.tenantId,
+          environment_id: scope.environmentId,
+          customer_id: input.customer_id,
+          currency,
+          name: `Prepaid Wallet - ${currency.toUpperCase()}`,
+          description: '',
+          metadata: '{}',
+          wallet_type: 'PRE_PAID',
+          wallet_status: 'active',
+          credit_balance: '0',
+          balance: '0',
+          conversion_rate: rate.toFixed(),
+          topup_conversion_rate: topUpRate.toFixed(),
+          config: JSON.stringify({ allowed_price_types: ['USAGE'] }),
+          auto_topup: null,
+          alert_settings: null,
+          alert_state: 'ok',
+          credit_alert_state: 'ok',
+          auto_topup_armed: true,
+          last_auto_topup_at: null,
+          status: 'published',
+          created_at: now,
+          updated_at: now,
+          created_by: '',
+          updated_by: '',
+        });
+        if (listeners.length > 0) await emit(tx, scope, { type: 'wallet.created', wallet: walletView(target) });
+      }
+      const locked = await lockWallet(tx, scope, target.id);
+      const result = await creditInLockedWallet(tx, scope, locked, {
+        credits: input.credits,
+        reason: 'SUBSCRIPTION_CREDIT_GRANT',
+        expiry_date: input.expiry_date ?? undefined,
+        priority: input.priority ?? undefined,
+        description: input.description,
+        metadata: input.metadata,
+        idempotency_key: input.idempotency_key,
+        request_hash: '',
+      });
+      return { wallet_id: result.wallet.id, transaction_id: result.transaction.id };
+    },
+
     /**
      * Closes a wallet: debits the remaining credits (WALLET_TERMINATION, every open lot) and sets it closed.
      * Errors: not_found, invalid_operation (already closed).

@@ -1,6 +1,7 @@
 import type { EntitlementEvent } from '../catalog/entitlements.service.ts';
 import type { FeatureEvent } from '../catalog/features.service.ts';
 import type { CustomerChangeListener, CustomersService } from '../customers/customers.service.ts';
+import type { InvoiceEventListener, PaymentEventListener } from '../invoices/invoices.service.ts';
 import type { SubscriptionEventListener } from '../subscriptions/subscriptions.service.ts';
 import type { WalletEventListener } from '../wallets/wallets.service.ts';
 import type { Tx } from '../../platform/db/database.ts';
@@ -64,5 +65,25 @@ export function subscriptionEventEmitter(
       subscription: event.subscription,
       customer: await customers.findCustomerInTransaction(tx, scope, event.subscription.customer_id),
     }));
+  };
+}
+
+/** Invoice events: the invoice view with its customer as seen in the change's transaction. */
+export function invoiceEventEmitter(
+  outbox: Outbox,
+  customers: Pick<CustomersService, 'findCustomerInTransaction'>,
+): InvoiceEventListener {
+  return async (tx, scope, event) => {
+    await outbox.enqueue(tx, scope, event.type, async () => ({
+      invoice: event.invoice,
+      customer: await customers.findCustomerInTransaction(tx, scope, event.invoice.customer_id),
+    }));
+  };
+}
+
+/** Payment events: the payment view the invoices module hands over. */
+export function paymentEventEmitter(outbox: Outbox): PaymentEventListener {
+  return async (tx, scope, event) => {
+    await outbox.enqueue(tx, scope, event.type, { payment: event.payment });
   };
 }

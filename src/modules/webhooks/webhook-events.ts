@@ -1,6 +1,8 @@
 import type { EntitlementView } from '../catalog/catalog.views.ts';
 import type { FeatureView } from '../catalog/features.service.ts';
 import type { CustomerView } from '../customers/customers.service.ts';
+import type { InvoiceView } from '../invoices/invoices.views.ts';
+import type { PaymentView } from '../invoices/payments.views.ts';
 import type { SubscriptionView } from '../subscriptions/subscriptions.service.ts';
 import type { WalletAlertView, WalletTransactionView, WalletView } from '../wallets/wallets.service.ts';
 
@@ -265,6 +267,38 @@ const subscriptionEvent = define<{ subscription: SubscriptionView; customer?: Cu
   build: ({ subscription, customer }) => ({ subscription: subscriptionPayload(subscription, customer) }),
 });
 
+/** Invoice events carry the InvoiceResponse (with its line items and customer), as `webhookDto.InvoiceWebhookPayload`. */
+const invoiceEvent = define<{ invoice: InvoiceView; customer?: CustomerView | undefined }>({
+  schema: 'webhookDto.InvoiceWebhookPayload',
+  build: ({ invoice, customer }) => ({ invoice: customer ? { ...invoice, customer } : invoice }),
+});
+
+/** `webhookDto.Payment`: the documented subset of the payment. */
+function paymentPayload(payment: PaymentView) {
+  const p = payment;
+  return {
+    id: p.id,
+    amount: p.amount,
+    currency: p.currency,
+    destination_id: p.destination_id,
+    destination_type: p.destination_type,
+    payment_method_type: p.payment_method_type,
+    payment_status: p.payment_status,
+    ...(p.payment_gateway ? { payment_gateway: p.payment_gateway } : {}),
+    ...(p.invoice_number ? { invoice_number: p.invoice_number } : {}),
+    ...(p.error_message ? { error_message: p.error_message } : {}),
+    ...(p.succeeded_at ? { succeeded_at: p.succeeded_at } : {}),
+    ...(p.failed_at ? { failed_at: p.failed_at } : {}),
+    ...(p.refunded_at ? { refunded_at: p.refunded_at } : {}),
+    ...(p.voided_at ? { voided_at: p.voided_at } : {}),
+  };
+}
+
+const paymentEvent = define<{ payment: PaymentView }>({
+  schema: 'webhookDto.PaymentWebhookPayload',
+  build: ({ payment }) => ({ payment: paymentPayload(payment) }),
+});
+
 export const WEBHOOK_EVENTS = {
   'customer.created': customerEvent,
   'customer.updated': customerEvent,
@@ -298,6 +332,16 @@ export const WEBHOOK_EVENTS = {
   'subscription.paused': subscriptionEvent,
   'subscription.resumed': subscriptionEvent,
   'subscription.plan_changed': subscriptionEvent,
+  'invoice.create.drafted': invoiceEvent,
+  'invoice.update.finalized': invoiceEvent,
+  'invoice.update.payment': invoiceEvent,
+  'invoice.update.voided': invoiceEvent,
+  'invoice.update': invoiceEvent,
+  'payment.created': paymentEvent,
+  'payment.updated': paymentEvent,
+  'payment.success': paymentEvent,
+  'payment.failed': paymentEvent,
+  'payment.pending': paymentEvent,
 } satisfies Partial<Record<WebhookEventName, EventDefinition<never>>>;
 
 export type EmittedEventType = keyof typeof WEBHOOK_EVENTS;

@@ -470,6 +470,116 @@ export interface AddonAssociationsTable extends CatalogRowBase {
   metadata: Json<Record<string, unknown>>;
 }
 
+export interface CreditGrantApplicationsTable extends CatalogRowBase {
+  credit_grant_id: string;
+  subscription_id: string;
+  scheduled_for: Timestamp;
+  period_start: Timestamp;
+  period_end: NullableTimestamp;
+  applied_at: NullableTimestamp;
+  application_status: string;
+  application_reason: string;
+  subscription_status_at_application: string;
+  credits: Numeric;
+  wallet_id: string | null;
+  wallet_transaction_id: string | null;
+  failure_reason: string;
+  retry_count: number;
+  idempotency_key: string;
+  metadata: Json<Record<string, string>>;
+}
+
+/** Invoices (migration 0011). */
+export interface InvoicesTable extends CatalogRowBase {
+  customer_id: string;
+  subscription_id: string | null;
+  invoice_type: string;
+  invoice_status: string;
+  payment_status: string;
+  billing_reason: string;
+  currency: string;
+  subtotal: Numeric;
+  total_discount: Numeric;
+  total_tax: Numeric;
+  total_prepaid_credits_applied: Numeric;
+  total: Numeric;
+  amount_due: Numeric;
+  amount_paid: Numeric;
+  amount_remaining: Numeric;
+  overpaid_amount: Numeric;
+  adjustment_amount: Numeric;
+  refunded_amount: Numeric;
+  description: string;
+  due_date: NullableTimestamp;
+  issue_date: NullableTimestamp;
+  paid_at: NullableTimestamp;
+  voided_at: NullableTimestamp;
+  finalized_at: NullableTimestamp;
+  billing_period: string | null;
+  period_start: NullableTimestamp;
+  period_end: NullableTimestamp;
+  invoice_number: string | null;
+  invoice_pdf_url: string | null;
+  billing_sequence: number | null;
+  idempotency_key: string | null;
+  metadata: Json<Record<string, string>>;
+  version: number;
+}
+
+export interface InvoiceLineItemsTable extends CatalogRowBase {
+  invoice_id: string;
+  position: number;
+  customer_id: string;
+  subscription_id: string | null;
+  subscription_line_item_id: string | null;
+  entity_type: string | null;
+  entity_id: string | null;
+  price_id: string | null;
+  price_type: string | null;
+  plan_display_name: string | null;
+  meter_id: string | null;
+  meter_display_name: string | null;
+  display_name: string;
+  quantity: Numeric;
+  adjusted_entitlement_quantity: NullableNumeric;
+  amount: Numeric;
+  currency: string;
+  prepaid_credits_applied: Numeric;
+  line_item_discount: Numeric;
+  invoice_level_discount: Numeric;
+  period_start: NullableTimestamp;
+  period_end: NullableTimestamp;
+  metadata: Json<Record<string, string>>;
+}
+
+export interface InvoiceSequencesTable {
+  tenant_id: string;
+  environment_id: string;
+  bucket: string;
+  last_value: Int8;
+  updated_at: Timestamp;
+}
+
+export interface PaymentsTable extends CatalogRowBase {
+  idempotency_key: string;
+  destination_type: string;
+  destination_id: string;
+  payment_method_type: string;
+  payment_method_id: string;
+  payment_gateway: string | null;
+  gateway_payment_id: string | null;
+  amount: Numeric;
+  currency: string;
+  payment_status: string;
+  track_attempts: boolean;
+  error_message: string | null;
+  succeeded_at: NullableTimestamp;
+  failed_at: NullableTimestamp;
+  refunded_at: NullableTimestamp;
+  voided_at: NullableTimestamp;
+  metadata: Json<Record<string, string>>;
+}
+
 /** Every table of the database. Each module adds its own tables here. */
 export interface Database {
   tenants: TenantsTable;
@@ -497,4 +607,9 @@ export interface Database {
   subscription_line_items: SubscriptionLineItemsTable;
   subscription_pauses: SubscriptionPausesTable;
   addon_associations: AddonAssociationsTable;
+  credit_grant_applications: CreditGrantApplicationsTable;
+  invoices: InvoicesTable;
+  invoice_line_items: InvoiceLineItemsTable;
+  invoice_sequences: InvoiceSequencesTable;
+  payments: PaymentsTable;
 }

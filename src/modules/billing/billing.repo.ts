@@ -1,0 +1,219 @@
+import type { Insertable, Selectable } from 'kysely';
+import type { Executor } from '../../platform/db/database.ts';
+import type { CreditGrantApplicationsTable, Database } from '../../platform/db/schema.ts';
+import type { Scope } from '../../platform/http/context.ts';
+
+/**
+ * Billing reads the subscription, its line items and the catalog rows they point at through the executor of the
+ * caller (the billing job's transaction), as the subscriptions module's own entitlement aggregation does: the
+ * owning services read through `db`, which deadlocks inside a transaction on PGlite.
+ */
+export type SubscriptionRow = Selectable<Database['subscriptions']>;
+export type LineItemRow = Selectable<Database['subscription_line_items']>;
+export type PriceRow = Selectable<Database['prices']>;
+export type MeterRow = Selectable<Database['meters']>;
+export type CreditGrantRow = Selectable<Database['credit_grants']>;
+export type ApplicationRow = Selectable<CreditGrantApplicationsTable>;
+
+export function findSubscription(db: Executor, scope: Scope, id: string) {
+  return db
+    .selectFrom('subscriptions')
+    .selectAll()
+    .where('tenant_id', '=', scope.tenantId)
+    .where('environment_id', '=', scope.environmentId)
+    .where('id', '=', id)
+    .where('status', '=', 'published')
+    .executeTakeFirst();
+}
+
+/**
+ * Claims a subscription for the billing job: locks its row, skipping it when another worker holds it (that worker
+ * is billing it), and only while it is still due at `now` (a worker that committed the period first moved it on).
+ */
+export function claimDueSubscription(db: Executor, scope: Scope, id: string, now: Date) {
+  return db
+    .selectFrom('subscriptions')
+    .selectAll()
+    .where('tenant_id', '=', scope.tenantId)
+    .where('environment_id', '=', scope.environmentId)
+    .where('id', '=', id)
+    .where('status', '=', 'published')
+    .where('subscription_status', 'in', ['active', 'trialing'])
+    .where((eb) => eb.or([eb('current_period_end', '<=', now), eb('end_date', '<=', now)]))
+    .forUpdate()
+    .skipLocked()
+    .executeTakeFirst();
+}
+
+/** Subscriptions (every tenant) whose period or end date has passed, oldest first. */
+export function listDueSubscriptions(db: Executor, now: Date, limit: number) {
+  return db
+    .selectFrom('subscriptions')
+    .select(['id', 'tenant_id', 'environment_id'])
+    .where('status', '=', 'published')
+    .where('subscription_status', 'in', ['active', 'trialing'])
+    .where((eb) =>
+      eb.or([eb('current_period_end', '<=', now), eb.and([eb('end_date', 'is not', null), eb('end_date', '<=', now)])]),
+    )
+    .orderBy('current_period_end', 'asc')
+    .orderBy('id', 'asc')
+    .limit(limit)
+    .execute();
+}
+
+/** Trialing subscriptions whose trial is over become active (idempotent). */
+export async function endTrials(db: Executor, now: Date) {
+  const result = await db
+    .updateTable('subscriptions')
+    .set({ subscription_status: 'active', updated_at: now })
+    .where('status', '=', 'published')
+    .where('subscription_status', '=', 'trialing')
+    .where('trial_end', '<=', now)
+    .executeTakeFirst();
+  return Number(result.numUpdatedRows);
+}
+
+export function updateSubscription(
+  db: Executor,
+  scope: Scope,
+  id: string,
+  changes: Partial<Insertable<Database['subscriptions']>>,
+) {
+  return db
+    .updateTable('subscriptions')
+    .set(changes)
+    .where('tenant_id', '=', scope.tenantId)
+    .where('environment_id', '=', scope.environmentId)
+    .where('id', '=', id)
+    .returningAll()
+    .executeTakeFirstOrThrow();
+}
+
+export function listLineItems(db: Executor, scope: Scope, subscriptionIds: string[]) {
+  if (subscriptionIds.length === 0) return Promise.resolve([] as LineItemRow[]);
+  return db
+    .selectFrom('subscription_line_items')
+    .selectAll()
+    .where('tenant_id', '=', scope.tenantId)
+    .where('environment_id', '=', scope.environmentId)
+    .where('subscription_id', 'in', subscriptionIds)
+    .where('status', '=', 'published')
+    .orderBy('created_at', 'asc')
+    .orderBy('id', 'asc')
+    .execute();
+}
+
+/** Prices by id whatever their status: a line item keeps billing the price it snapshotted even once archived. */
+export function findPrices(db: Executor, scope: Scope, ids: string[]) {
+  if (ids.length === 0) return Promise.resolve([] as PriceRow[]);
+  return db
+    .selectFrom('prices')
+    .selectAll()
+    .where('tenant_id', '=', scope.tenantId)
+    .where('environment_id', '=', scope.environmentId)
+    .where('id', 'in', [...new Set(ids)])
+    .execute();
+}
+
+export function findMeters(db: Executor, scope: Scope, ids: string[]) {
+  if (ids.length === 0) return Promise.resolve([] as MeterRow[]);
+  return db
+    .selectFrom('meters')
+    .selectAll()
+    .where('tenant_id', '=', scope.tenantId)
+    .where('environment_id', '=', scope.environmentId)
+    .where('id', 'in', [...new Set(ids)])
+    .execute();
+}
+
+export async function findCustomerExternalId(db: Executor, scope: Scope, customerId: string) {
+  const row = await db
+    .selectFrom('customers')
+    .select('external_id')
+    .where('tenant_id', '=', scope.tenantId)
+    .where('environment_id', '=', scope.environmentId)
+    .where('id', '=', customerId)
+    .executeTakeFirst();
+  return row?.external_id;
+}
+
+/** Live subscriptions of a customer in a currency (for the real-time balance). */
+export function listLiveSubscriptionsOfCustomer(db: Executor, scope: Scope, customerId: string, currency: string) {
+  return db
+    .selectFrom('subscriptions')
+    .selectAll()
+    .where('tenant_id', '=', scope.tenantId)
+    .where('environment_id', '=', scope.environmentId)
+    .where('customer_id', '=', customerId)
+    .where('currency', '=', currency)
+    .where('status', '=', 'published')
+    .where('subscription_status', 'in', ['active', 'trialing'])
+    .execute();
+}
+
+// ---- credit grants ---------------------------------------------------------------------------------------------
+
+export function listGrants(db: Executor, scope: Scope, column: 'plan_id' | 'subscription_id', id: string) {
+  return db
+    .selectFrom('credit_grants')
+    .selectAll()
+    .where('tenant_id', '=', scope.tenantId)
+    .where('environment_id', '=', scope.environmentId)
+    .where(column, '=', id)
+    .where('scope', '=', column === 'plan_id' ? 'PLAN' : 'SUBSCRIPTION')
+    .where('status', '=', 'published')
+    .orderBy('created_at', 'asc')
+    .orderBy('id', 'asc')
+    .execute();
+}
+
+/** Inserts the application unless the (subscription, grant, period) already has one; returns the stored row. */
+export async function ensureApplication(db: Executor, row: Insertable<CreditGrantApplicationsTable>) {
+  await db
+    .insertInto('credit_grant_applications')
+    .values(row)
+    .onConflict((oc) =>
+      oc.columns(['tenant_id', 'environment_id', 'subscription_id', 'credit_grant_id', 'period_start']).doNothing(),
+    )
+    .execute();
+  return db
+    .selectFrom('credit_grant_applications')
+    .selectAll()
+    .where('tenant_id', '=', row.tenant_id)
+    .where('environment_id', '=', row.environment_id)
+    .where('subscription_id', '=', row.subscription_id)
+    .where('credit_grant_id', '=', row.credit_grant_id)
+    .where('period_start', '=', row.period_start as Date)
+    .forUpdate()
+    .executeTakeFirstOrThrow();
+}
+
+export function updateApplication(
+  db: Executor,
+  id: string,
+  changes: Partial<Insertable<CreditGrantApplicationsTable>>,
+) {
+  return db
+    .updateTable('credit_grant_applications')
+    .set(changes)
+    .where('id', '=', id)
+    .returningAll()
+    .executeTakeFirstOrThrow();
+}
+
+export function listApplications(
+  db: Executor,
+  scope: Scope,
+  subscriptionId: string,
+  filter: { statuses?: string[] } = {},
+) {
+  let query = db
+    .selectFrom('credit_grant_applications')
+    .selectAll()
+    .where('tenant_id', '=', scope.tenantId)
+    .where('environment_id', '=', scope.environmentId)
+    .where('subscription_id', '=', subscriptionId)
+    .where('status', '=', 'published');
+  if (filter.statuses) query = query.where('application_status', 'in', filter.statuses);
+  return query.orderBy('scheduled_for', 'asc').orderBy('id', 'asc').execute();
+}
