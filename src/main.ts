@@ -74,7 +74,7 @@ async function main(): Promise<void> {
   const tasks = backgroundTasks(services).filter(
     (task) => config.webhookDeliveryEnabled || task !== services.webhooks.delivery.task,
   );
-  // PGlite has no autovacuum: keep planner statistics fresh (PostgreSQL does this itself).
+  // PGlite has no autovacuum: vacuum and analyze changed tables (PostgreSQL does this itself).
   if (database.engine === 'pglite') tasks.push(staleStatisticsTask(database.db));
   const background = createBackgroundRunner(tasks, app.log);
 

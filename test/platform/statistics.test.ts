@@ -44,4 +44,21 @@ describe('staleStatisticsTask', () => {
         and event_name = 'api_call' and "timestamp" >= timestamptz '2026-03-02'`.execute(database.db);
     assert.match(plan.rows.map((r) => r['QUERY PLAN']).join('\n'), /events_customer_name_time/);
   });
+
+  it('vacuums a table whose rows were updated often (dead row versions), as autovacuum would', async () => {
+    await sql`create table churn (id int primary key, n int not null)`.execute(database.db);
+    await sql`insert into churn select g, 0 from generate_series(1, 10) g`.execute(database.db);
+    for (let i = 0; i < 30; i++) await sql`update churn set n = n + 1`.execute(database.db);
+    const dead = async () => {
+      const row = await sql<{ n: string | null }>`
+        select n_dead_tup::text as n from pg_stat_user_tables where relname = 'churn'`.execute(database.db);
+      return Number(row.rows[0]?.n ?? 0);
+    };
+    for (let i = 0; i < 100 && (await dead()) < 60; i++) await new Promise((resolve) => setTimeout(resolve, 50));
+    assert.ok((await dead()) >= 60, `dead rows: ${await dead()}`);
+    const task = staleStatisticsTask(database.db);
+    for (let i = 0; i < 50 && (await task.run()); i++);
+    assert.equal(await task.run(), false);
+    assert.equal(await dead(), 0);
+  });
 });
