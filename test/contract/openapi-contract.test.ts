@@ -172,8 +172,7 @@ const OMITTED_RESPONSE_FIELDS: Record<string, string> = {
   'subscription.SubscriptionLineItem.commitment_windowed':
     'line-item commitments are not accepted, so there is none to show',
   // Usage analytics (POST /events/analytics)
-  'UsageAnalyticItem.add_on_id': 'addons cannot be attached to subscriptions yet, so no usage is priced by one',
-  'UsageAnalyticItem.addon': 'addons cannot be attached to subscriptions yet (expand=addon is refused with 400)',
+  'UsageAnalyticItem.addon': 'expand=addon is refused with 400 (not supported yet); add_on_id is returned',
   'UsageAnalyticItem.plan': 'expand=plan is refused with 400 (not supported yet); plan_id is returned',
   'UsageAnalyticItem.bucket_summaries': 'commitment time buckets do not exist (breakdown_bucket=true is refused)',
   'UsageAnalyticItem.commitment_info': 'line-item commitments are not accepted, so there is none to show',

@@ -85,7 +85,7 @@ export interface AnalyticsView {
 
 const DAY_MS = 24 * 60 * 60 * 1000;
 const EXPANDABLE = ['feature', 'meter', 'price', 'subscription_line_item'];
-/** Reference expand values Tally cannot fill (no addons on subscriptions; plans are read by id). */
+/** Reference expand values Tally does not fill yet (add_on_id and plan_id are returned; read them by id). */
 const UNSUPPORTED_EXPAND = ['plan', 'addon'];
 const SEPARATOR = '\u001f';
 
@@ -278,6 +278,7 @@ export function createAnalyticsService(deps: {
                   subscription_id: lineItem.subscription_id,
                   sub_line_item_id: lineItem.id,
                   plan_id: lineItem.plan_id,
+                  ...(lineItem.entity_type.toLowerCase() === 'addon' ? { add_on_id: lineItem.entity_id } : {}),
                 }
               : {}),
             subtotal: toWire(itemCost),
