@@ -13,7 +13,7 @@ import * as repo from './invoices.repo.ts';
 import { type InvoiceView, invoiceView, wireTotals } from './invoices.views.ts';
 import { renderInvoicePdf } from './pdf.ts';
 import { type PaymentView, paymentView } from './payments.views.ts';
-import { invoiceTotals, type LineAmounts, lineAmount, planCreditAdjustment } from './totals.ts';
+import { invoiceTotals, type LineAmounts, lineAmount, paymentStatusFor, planCreditAdjustment } from './totals.ts';
 
 export * from './invoices.views.ts';
 export * from './payments.views.ts';
@@ -538,11 +538,8 @@ export function createInvoicesService(deps: {
     const lines = await repo.findLineItemsByInvoiceIds(tx, scope, [invoice.id]);
     const totals = invoiceTotals(lines.map(amountsOf), new Dec(invoice.amount_paid).plus(amount));
     const now = clock.now();
-    const status = totals.overpaid_amount.gt(0)
-      ? 'OVERPAID'
-      : totals.amount_remaining.isZero()
-        ? 'SUCCEEDED'
-        : 'PENDING';
+    // A partly paid invoice is PENDING again, whatever failed before.
+    const status = paymentStatusFor(totals, 'PENDING');
     const row = await repo.updateInvoiceById(tx, scope, invoice.id, {
       amount_paid: toWire(totals.amount_paid),
       amount_remaining: toWire(totals.amount_remaining),
