@@ -13,7 +13,7 @@ import * as repo from './invoices.repo.ts';
 import { type InvoiceView, invoiceView, wireTotals } from './invoices.views.ts';
 import { renderInvoicePdf } from './pdf.ts';
 import { type PaymentView, paymentView } from './payments.views.ts';
-import { invoiceTotals, type LineAmounts, lineAmount, planCreditAdjustment } from './totals.ts';
+import { invoiceTotals, type LineAmounts, lineAmount, paymentStatusFor, planCreditAdjustment } from './totals.ts';
 
 export * from './invoices.views.ts';
 export * from './payments.views.ts';
@@ -538,11 +538,8 @@ export function createInvoicesService(deps: {
     const lines = await repo.findLineItemsByInvoiceIds(tx, scope, [invoice.id]);
     const totals = invoiceTotals(lines.map(amountsOf), new Dec(invoice.amount_paid).plus(amount));
     const now = clock.now();
-    const status = totals.overpaid_amount.gt(0)
-      ? 'OVERPAID'
-      : totals.amount_remaining.isZero()
-        ? 'SUCCEEDED'
-        : 'PENDING';
+    // A partly paid invoice is PENDING again, whatever failed before.
+    const status = paymentStatusFor(totals, 'PENDING');
     const row = await repo.updateInvoiceById(tx, scope, invoice.id, {
       amount_paid: toWire(totals.amount_paid),
       amount_remaining: toWire(totals.amount_remaining),
@@ -792,6 +789,78 @@ export function createInvoicesService(deps: {
       // A deleted customer leaves its invoices readable.
     }
     return view;
+  }
+
+  async function attemptPaymentInTransaction(tx: Tx, scope: Scope, id: string): Promise<{ message: string }> {
+    const invoice = await lockInvoice(tx, scope, id);
+    if (invoice.invoice_status !== 'FINALIZED') {
+      throw invalidOperation(`invoice is ${invoice.invoice_status}; only a FINALIZED invoice can be paid`);
+    }
+    if (PAID.includes(invoice.payment_status) || new Dec(invoice.amount_remaining).isZero()) {
+      throw invalidOperation('invoice is already paid', { id });
+    }
+    const lines = await repo.findLineItemsByInvoiceIds(tx, scope, [invoice.id]);
+    const net = (type: string) =>
+      lines
+        .filter((l) => l.price_type === type)
+        .reduce(
+          (sum, l) => {
+            const a = amountsOf(l);
+            return sum.plus(
+              a.amount.minus(a.line_item_discount).minus(a.invoice_level_discount).minus(a.prepaid_credits_applied),
+            );
+          },
+          new Dec(0) as Money,
+        );
+    let remaining: Money = new Dec(invoice.amount_remaining);
+    // What has been paid is attributed to usage first; the rest of each price type is what its wallets may pay.
+    let usageLeft: Money = Dec.max(0, Dec.min(remaining, net('USAGE')));
+    let fixedLeft: Money = Dec.max(0, remaining.minus(usageLeft));
+    const groupOf = (types: string[]) =>
+      types.includes('ALL') || types.length === 0 || (types.includes('USAGE') && types.includes('FIXED'))
+        ? 2
+        : types.includes('USAGE')
+          ? 0
+          : 1;
+    const candidates = (await wallets.listActiveWalletsInTransaction(tx, scope, invoice.customer_id))
+      .filter((w) => w.wallet_type === 'POST_PAID' && w.currency === invoice.currency && new Dec(w.balance).gt(0))
+      .sort(
+        (a, b) =>
+          groupOf(a.config.allowed_price_types) - groupOf(b.config.allowed_price_types) ||
+          new Dec(b.balance).comparedTo(new Dec(a.balance)) ||
+          a.id.localeCompare(b.id),
+      );
+    let paidTotal: Money = new Dec(0);
+    for (const wallet of candidates) {
+      if (remaining.lte(0)) break;
+      const group = groupOf(wallet.config.allowed_price_types);
+      const cap = group === 0 ? usageLeft : group === 1 ? fixedLeft : remaining;
+      const amount = roundToCurrency(Dec.min(cap, new Dec(wallet.balance)), invoice.currency, Dec.ROUND_DOWN);
+      if (amount.lte(0)) continue;
+      const payment = await createPaymentInTransaction(tx, scope, {
+        amount: amount.toFixed(),
+        currency: invoice.currency,
+        destination_type: 'INVOICE',
+        destination_id: invoice.id,
+        payment_method_type: 'CREDITS',
+        payment_method_id: wallet.id,
+      });
+      if (payment.payment_status !== 'SUCCEEDED') continue;
+      paidTotal = paidTotal.plus(amount);
+      remaining = remaining.minus(amount);
+      if (group === 0) usageLeft = usageLeft.minus(amount);
+      else if (group === 1) fixedLeft = fixedLeft.minus(amount);
+      else {
+        const fromUsage = Dec.min(usageLeft, amount);
+        usageLeft = usageLeft.minus(fromUsage);
+        fixedLeft = Dec.max(0, fixedLeft.minus(amount.minus(fromUsage)));
+      }
+    }
+    return {
+      message: paidTotal.gt(0)
+        ? `paid ${toWire(paidTotal)} ${invoice.currency} from wallets; ${toWire(remaining)} remaining`
+        : 'no wallet could pay this invoice',
+    };
   }
 
   // ---- public use cases -----------------------------------------------------------------------------------------
@@ -1076,78 +1145,11 @@ export function createInvoicesService(deps: {
      * what its price types allow, capped by its balance. Errors: not_found, invalid_operation.
      */
     async attemptPayment(scope: Scope, id: string): Promise<{ message: string }> {
-      return withTransaction(db, async (tx) => {
-        const invoice = await lockInvoice(tx, scope, id);
-        if (invoice.invoice_status !== 'FINALIZED') {
-          throw invalidOperation(`invoice is ${invoice.invoice_status}; only a FINALIZED invoice can be paid`);
-        }
-        if (PAID.includes(invoice.payment_status) || new Dec(invoice.amount_remaining).isZero()) {
-          throw invalidOperation('invoice is already paid', { id });
-        }
-        const lines = await repo.findLineItemsByInvoiceIds(tx, scope, [invoice.id]);
-        const net = (type: string) =>
-          lines
-            .filter((l) => l.price_type === type)
-            .reduce(
-              (sum, l) => {
-                const a = amountsOf(l);
-                return sum.plus(
-                  a.amount.minus(a.line_item_discount).minus(a.invoice_level_discount).minus(a.prepaid_credits_applied),
-                );
-              },
-              new Dec(0) as Money,
-            );
-        let remaining: Money = new Dec(invoice.amount_remaining);
-        // What has been paid is attributed to usage first; the rest of each price type is what its wallets may pay.
-        let usageLeft: Money = Dec.max(0, Dec.min(remaining, net('USAGE')));
-        let fixedLeft: Money = Dec.max(0, remaining.minus(usageLeft));
-        const groupOf = (types: string[]) =>
-          types.includes('ALL') || types.length === 0 || (types.includes('USAGE') && types.includes('FIXED'))
-            ? 2
-            : types.includes('USAGE')
-              ? 0
-              : 1;
-        const candidates = (await wallets.listActiveWalletsInTransaction(tx, scope, invoice.customer_id))
-          .filter((w) => w.wallet_type === 'POST_PAID' && w.currency === invoice.currency && new Dec(w.balance).gt(0))
-          .sort(
-            (a, b) =>
-              groupOf(a.config.allowed_price_types) - groupOf(b.config.allowed_price_types) ||
-              new Dec(b.balance).comparedTo(new Dec(a.balance)) ||
-              a.id.localeCompare(b.id),
-          );
-        let paidTotal: Money = new Dec(0);
-        for (const wallet of candidates) {
-          if (remaining.lte(0)) break;
-          const group = groupOf(wallet.config.allowed_price_types);
-          const cap = group === 0 ? usageLeft : group === 1 ? fixedLeft : remaining;
-          const amount = roundToCurrency(Dec.min(cap, new Dec(wallet.balance)), invoice.currency, Dec.ROUND_DOWN);
-          if (amount.lte(0)) continue;
-          const payment = await createPaymentInTransaction(tx, scope, {
-            amount: amount.toFixed(),
-            currency: invoice.currency,
-            destination_type: 'INVOICE',
-            destination_id: invoice.id,
-            payment_method_type: 'CREDITS',
-            payment_method_id: wallet.id,
-          });
-          if (payment.payment_status !== 'SUCCEEDED') continue;
-          paidTotal = paidTotal.plus(amount);
-          remaining = remaining.minus(amount);
-          if (group === 0) usageLeft = usageLeft.minus(amount);
-          else if (group === 1) fixedLeft = fixedLeft.minus(amount);
-          else {
-            const fromUsage = Dec.min(usageLeft, amount);
-            usageLeft = usageLeft.minus(fromUsage);
-            fixedLeft = Dec.max(0, fixedLeft.minus(amount.minus(fromUsage)));
-          }
-        }
-        return {
-          message: paidTotal.gt(0)
-            ? `paid ${toWire(paidTotal)} ${invoice.currency} from wallets; ${toWire(remaining)} remaining`
-            : 'no wallet could pay this invoice',
-        };
-      });
+      return withTransaction(db, (tx) => attemptPaymentInTransaction(tx, scope, id));
     },
+
+    /** The same attempt in the caller's transaction (billing: right after finalizing a period's invoice). */
+    attemptPaymentInTransaction,
 
     /** `GET /v1/invoices/{id}/pdf`: a one-page PDF rendered in-process. */
     async getInvoicePdf(scope: Scope, id: string): Promise<{ filename: string; pdf: Buffer }> {
