@@ -375,6 +375,7 @@ describe('the billing job', () => {
     const { tenant, customer, plan } = await setup([
       { type: 'USAGE', display_name: 'Calls', meter: 'calls', amount: '1' },
     ]);
+    await ok(tenant, 'POST', '/v1/webhook-endpoints', { url: 'http://127.0.0.1:9/hooks' });
     const endOfPeriod = await subscribe(tenant, { plan_id: plan.id, customer_id: customer.id });
     const scheduled = await subscribe(tenant, { plan_id: plan.id, customer_id: customer.id });
     await ok(tenant, 'POST', `/v1/subscriptions/${endOfPeriod.id}/cancel`, { cancellation_type: 'end_of_period' });
@@ -398,6 +399,24 @@ describe('the billing job', () => {
     assert.equal(s.subscription_status, 'cancelled');
     assert.equal(draftsOf(endOfPeriod.id).length, 1);
     assert.equal(draftsOf(scheduled.id).length, 1);
+    // The job's cancellations reach the outbox with the subscription as it ended.
+    const cancelled = await h.database.db
+      .selectFrom('webhook_messages')
+      .select(['payload'])
+      .where('tenant_id', '=', tenant.tenantId)
+      .where('event_type', '=', 'subscription.cancelled')
+      .orderBy('id')
+      .execute();
+    assert.deepEqual(
+      cancelled.map((m) => {
+        const payload = JSON.parse(m.payload) as { subscription: { id: string; subscription_status: string } };
+        return [payload.subscription.id, payload.subscription.subscription_status];
+      }),
+      [
+        [scheduled.id, 'cancelled'],
+        [endOfPeriod.id, 'cancelled'],
+      ],
+    );
   });
 
   it('a trial ends: trialing → active', async () => {

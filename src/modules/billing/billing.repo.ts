@@ -217,3 +217,18 @@ export function listApplications(
   if (filter.statuses) query = query.where('application_status', 'in', filter.statuses);
   return query.orderBy('scheduled_for', 'asc').orderBy('id', 'asc').execute();
 }
+
+/** Whether the plan or the subscription has any live entitlement (the full aggregation is skipped otherwise). */
+export async function hasEntitlements(db: Executor, scope: Scope, subscription: SubscriptionRow) {
+  const row = await db
+    .selectFrom('entitlements')
+    .select('id')
+    .where('tenant_id', '=', scope.tenantId)
+    .where('environment_id', '=', scope.environmentId)
+    .where('entity_type', 'in', ['PLAN', 'SUBSCRIPTION'])
+    .where('entity_id', 'in', [subscription.plan_id, subscription.id])
+    .where('status', '=', 'published')
+    .limit(1)
+    .executeTakeFirst();
+  return row !== undefined;
+}

@@ -190,7 +190,10 @@ export async function computeSubscriptionCharges(
     usageItems.flatMap((i) => (i.meter_id ? [i.meter_id] : [])),
   );
   const meters = new Map(meterRows.map((m) => [m.id, meterView(m)]));
-  const allowances = usageItems.length ? await allowancesByMeter(executor, scope, subscription, start) : new Map();
+  const allowances =
+    usageItems.length && (await repo.hasEntitlements(executor, scope, subscription))
+      ? await allowancesByMeter(executor, scope, subscription, start)
+      : new Map<string, Allowance>();
   const externalCustomerId = usageItems.length
     ? ((await repo.findCustomerExternalId(executor, scope, subscription.customer_id)) ?? '')
     : '';
