@@ -54,6 +54,7 @@ export const UsageAnalyticItem = Type.Object(
     price_id: Type.Optional(Type.String()),
     subscription_id: Type.Optional(Type.String()),
     sub_line_item_id: Type.Optional(Type.String()),
+    add_on_id: Type.Optional(Type.String()),
     plan_id: Type.Optional(Type.String()),
     subtotal: DecimalString,
     total_discount: DecimalString,

@@ -64,6 +64,7 @@ export interface AnalyticItem {
   price_id?: string;
   subscription_id?: string;
   sub_line_item_id?: string;
+  add_on_id?: string;
   plan_id?: string;
   subtotal: string;
   total_discount: string;
