@@ -67,4 +67,57 @@ describe('subscriptions under concurrency', { skip }, () => {
       .execute();
     assert.deepEqual(orphans, []);
   });
+
+  it('never leaves an active addon association on a deleted addon, nor two of a onetime addon', async () => {
+    const tenant = await h.newTenant();
+    const { customer, plan } = await fixture(tenant, 1000);
+    const sub = (
+      await h.request(tenant, 'POST', '/v1/subscriptions', {
+        plan_id: plan.id,
+        customer_id: customer.id,
+        currency: 'usd',
+        billing_period: 'MONTHLY',
+      })
+    ).json();
+    for (let i = 0; i < 10; i++) {
+      const addon = (await h.request(tenant, 'POST', '/v1/addons', { name: `a-${i}`, lookup_key: `a-${i}` })).json();
+      const price = await h.request(tenant, 'POST', '/v1/prices', {
+        entity_type: 'ADDON',
+        entity_id: addon.id,
+        type: 'FIXED',
+        billing_model: 'FLAT_FEE',
+        price_unit_type: 'FIAT',
+        amount: '1',
+        currency: 'usd',
+        billing_period: 'MONTHLY',
+        invoice_cadence: 'ADVANCE',
+      });
+      assert.equal(price.statusCode, 201, price.body);
+      const attach = () =>
+        h.request(tenant, 'POST', '/v1/subscriptions/addon', { subscription_id: sub.id, addon_id: addon.id });
+      if (i % 2 === 0) {
+        const [attached, deleted] = await Promise.all([
+          attach(),
+          h.request(tenant, 'DELETE', `/v1/addons/${addon.id}`),
+        ]);
+        if (attached.statusCode === 200) assert.equal(deleted.statusCode, 400, deleted.body);
+        else {
+          assert.equal(attached.statusCode, 404, attached.body);
+          assert.ok(deleted.statusCode < 300, deleted.body);
+        }
+      } else {
+        const statuses = (await Promise.all([attach(), attach()])).map((r) => r.statusCode).sort();
+        assert.deepEqual(statuses, [200, 409]);
+      }
+    }
+    const orphans = await h.database.db
+      .selectFrom('addon_associations as a')
+      .innerJoin('addons as x', 'x.id', 'a.addon_id')
+      .select('a.id')
+      .where('a.tenant_id', '=', tenant.tenantId)
+      .where('a.addon_status', '=', 'active')
+      .where('x.status', '<>', 'published')
+      .execute();
+    assert.deepEqual(orphans, []);
+  });
 });

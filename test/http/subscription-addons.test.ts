@@ -302,7 +302,14 @@ describe('subscription line items', () => {
     const edited = await ok(tenant, 'PUT', `/v1/subscriptions/lineitems/${item.id}`, { metadata: { k: 'w' } });
     assert.deepEqual(edited.metadata, { k: 'w' });
     assertEnvelope(
-      await h.request(tenant, 'PUT', `/v1/subscriptions/lineitems/${item.id}`, { amount: '5' }),
+      await h.request(tenant, 'PUT', `/v1/subscriptions/lineitems/${item.id}`, { commitment_amount: 5 }),
+      400,
+      'validation_error',
+    );
+    assertEnvelope(
+      await h.request(tenant, 'PUT', `/v1/subscriptions/lineitems/${item.id}`, {
+        effective_from: '2026-03-12T00:00:00Z',
+      }),
       400,
       'validation_error',
     );
@@ -472,5 +479,71 @@ describe('override_line_items on create', () => {
     assert.equal((await ok(tenant, 'POST', '/v1/subscriptions/search', {})).pagination.total, 0);
     const subscriptionPrices = await ok(tenant, 'POST', '/v1/prices/search', { entity_type: 'SUBSCRIPTION' });
     assert.equal(subscriptionPrices.pagination.total, 0);
+  });
+});
+
+describe('PUT /v1/subscriptions/lineitems/{id} with a price override', () => {
+  it('ends the line item at effective_from and continues it on a subscription-scoped copy of its price', async () => {
+    clock.set('2026-03-10T12:00:00Z');
+    const { tenant, customer, pro, proFee } = await setup();
+    await ok(tenant, 'POST', '/v1/webhook-endpoints', { url: 'https://hooks.example.test/subs' });
+    const sub = await subscribe(tenant, {
+      plan_id: pro.id,
+      customer_id: customer.id,
+      override_line_items: [{ price_id: proFee.id, quantity: '2' }],
+    });
+    const fee = sub.line_items.find((li: LineItem) => li.price_id === proFee.id);
+    clock.set('2026-03-12T00:00:00Z');
+    const next = await ok(tenant, 'PUT', `/v1/subscriptions/lineitems/${fee.id}`, {
+      amount: '25',
+      effective_from: '2026-03-15T00:00:00Z',
+      metadata: { deal: 'q1' },
+    });
+    assert.notEqual(next.id, fee.id);
+    assert.notEqual(next.price_id, proFee.id);
+    assert.equal(next.start_date, '2026-03-15T00:00:00.000Z');
+    assert.equal(next.quantity, '2');
+    assert.equal(next.entity_type, 'plan');
+    assert.equal(next.entity_id, pro.id);
+    assert.equal(next.display_name, fee.display_name);
+    assert.deepEqual(next.metadata, { deal: 'q1' });
+    const copy = await ok(tenant, 'GET', `/v1/prices/${next.price_id}`);
+    assert.equal(copy.amount, '25');
+    assert.equal(copy.entity_type, 'SUBSCRIPTION');
+    assert.equal(copy.parent_price_id, proFee.id);
+    const read = await ok(tenant, 'GET', `/v1/subscriptions/${sub.id}`);
+    assert.equal(read.line_items.find((li: LineItem) => li.id === fee.id).end_date, '2026-03-15T00:00:00.000Z');
+    assert.equal(read.version, 2);
+    assert.deepEqual(
+      (await webhookRows(tenant)).map((r) => r.type),
+      ['subscription.created', 'subscription.updated'],
+    );
+    // out of range: before the new line item starts, or on an ended one
+    assertEnvelope(
+      await h.request(tenant, 'PUT', `/v1/subscriptions/lineitems/${next.id}`, {
+        amount: '20',
+        effective_from: '2026-03-14T00:00:00Z',
+      }),
+      400,
+      'validation_error',
+    );
+    clock.set('2026-03-16T00:00:00Z');
+    assertEnvelope(
+      await h.request(tenant, 'PUT', `/v1/subscriptions/lineitems/${fee.id}`, { amount: '20' }),
+      400,
+      'invalid_operation',
+    );
+    assertEnvelope(
+      await h.request(tenant, 'PUT', `/v1/subscriptions/lineitems/${next.id}`, { amount: '-1' }),
+      400,
+      'validation_error',
+    );
+    const stranger = await h.newTenant();
+    assertEnvelope(
+      await h.request(stranger, 'PUT', `/v1/subscriptions/lineitems/${next.id}`, { amount: '20' }),
+      404,
+      'not_found',
+    );
+    assert.equal((await ok(tenant, 'GET', `/v1/subscriptions/${sub.id}`)).line_items.length, 3);
   });
 });

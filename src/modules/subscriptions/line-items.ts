@@ -31,6 +31,13 @@ export interface CreateLineItemInput {
 
 export interface UpdateLineItemInput {
   metadata?: Record<string, string> | undefined;
+  effective_from?: string | undefined;
+  amount?: string | undefined;
+  billing_model?: string | undefined;
+  tier_mode?: string | undefined;
+  tiers?:
+    Array<{ up_to?: number | null | undefined; unit_amount: string; flat_amount?: string | undefined }> | undefined;
+  transform_quantity?: { divide_by: number; round?: string | undefined } | undefined;
 }
 
 export interface DeleteLineItemInput {
@@ -86,7 +93,7 @@ const EDITABLE_STATUSES = ['active', 'trialing', 'draft', 'paused'];
 
 /** Line items of a subscription: add one for an existing price, edit metadata, end one, search. */
 export function createLineItemUseCases(internals: SubscriptionInternals) {
-  const { db, clock, emit, loadForUpdate, insertPriceLineItems } = internals;
+  const { db, clock, emit, loadForUpdate, insertPriceLineItems, repriceCopy } = internals;
 
   async function loadLineItem(tx: Executor, scope: Scope, id: string) {
     const row = await tx
@@ -193,20 +200,93 @@ export function createLineItemUseCases(internals: SubscriptionInternals) {
       });
     },
 
-    /** PUT /subscriptions/lineitems/{id}: metadata only (price overrides are refused before this). */
+    /**
+     * PUT /subscriptions/lineitems/{id}. Metadata alone is edited in place. A price override (`amount`,
+     * `billing_model`, `tier_mode`, `tiers`, `transform_quantity`) ends the line item at `effective_from` (default
+     * now) and answers a new line item from then on a SUBSCRIPTION-scoped copy of its price with the override (same
+     * quantity, owner and end; `metadata` for the new one). subscription.updated for an override.
+     */
     async updateSubscriptionLineItem(scope: Scope, id: string, input: UpdateLineItemInput): Promise<LineItemView> {
       const now = clock.now();
+      const repriced =
+        input.amount !== undefined ||
+        input.billing_model !== undefined ||
+        input.tier_mode !== undefined ||
+        input.tiers !== undefined ||
+        input.transform_quantity !== undefined;
+      const effective = parseTime(input.effective_from, 'effective_from');
+      if (effective && !repriced) throw validation('effective_from only applies to a price override');
       return withTransaction(db, async (tx) => {
         const current = await loadLineItem(tx, scope, id);
-        await touchSubscription(tx, scope, current.subscription_id);
-        if (input.metadata === undefined) return lineItemView(current);
-        const row = await tx
-          .updateTable('subscription_line_items')
-          .set({ metadata: JSON.stringify(input.metadata), updated_at: now })
-          .where('id', '=', id)
-          .returningAll()
+        const subscription = await touchSubscription(tx, scope, current.subscription_id);
+        if (!repriced) {
+          if (input.metadata === undefined) return lineItemView(current);
+          const row = await tx
+            .updateTable('subscription_line_items')
+            .set({ metadata: JSON.stringify(input.metadata), updated_at: now })
+            .where('id', '=', id)
+            .returningAll()
+            .executeTakeFirstOrThrow();
+          return lineItemView(row);
+        }
+        const from = effective ?? now;
+        if (current.end_date && current.end_date.getTime() <= now.getTime()) {
+          throw invalidOperation('the line item has already ended', { end_date: current.end_date.toISOString() });
+        }
+        if (from.getTime() < current.start_date.getTime()) {
+          throw validation('effective_from must not be before the line item starts', {
+            start_date: current.start_date.toISOString(),
+          });
+        }
+        if (current.end_date && from.getTime() >= current.end_date.getTime()) {
+          throw validation('the line item ends before effective_from', { end_date: current.end_date.toISOString() });
+        }
+        const price = await tx
+          .selectFrom('prices')
+          .selectAll()
+          .where('tenant_id', '=', scope.tenantId)
+          .where('environment_id', '=', scope.environmentId)
+          .where('id', '=', current.price_id)
           .executeTakeFirstOrThrow();
-        return lineItemView(row);
+        const copy = await repriceCopy(
+          tx,
+          scope,
+          subscription,
+          price,
+          {
+            amount: input.amount,
+            billing_model: input.billing_model,
+            tier_mode: input.tier_mode,
+            tiers: input.tiers,
+            transform_quantity: input.transform_quantity,
+          },
+          from,
+        );
+        await tx
+          .updateTable('subscription_line_items')
+          .set({ end_date: from, updated_at: now })
+          .where('id', '=', id)
+          .execute();
+        const [row] = await insertPriceLineItems(tx, scope, subscription, [copy], {
+          entityType: current.entity_type as 'plan' | 'addon' | 'subscription',
+          entityId: current.entity_id,
+          name: current.plan_display_name,
+          start: from,
+          end: current.end_date,
+          quantity: current.quantity,
+          displayName: current.display_name,
+          metadata: input.metadata ?? current.metadata ?? {},
+          ...(current.addon_association_id ? { addonAssociationId: current.addon_association_id } : {}),
+        });
+        const updated = await repo.updateSubscriptionById(tx, scope, subscription.id, {
+          version: subscription.version + 1,
+          updated_at: now,
+        });
+        await emit(tx, scope, {
+          type: 'subscription.updated',
+          subscription: subscriptionView(updated, await repo.findLineItems(tx, scope, [subscription.id])),
+        });
+        return lineItemView(row!);
       });
     },
 

@@ -80,10 +80,8 @@ const UNSUPPORTED_LINE_ITEM_CREATE_FIELDS = [
   'commitment_windowed',
   'subscription_phase_id',
 ];
-/** Line-item update fields not implemented: price overrides and commitments (only metadata is editable). */
+/** Line-item update fields not implemented: commitments. */
 const UNSUPPORTED_LINE_ITEM_UPDATE_FIELDS = [
-  'amount',
-  'billing_model',
   'commitment_amount',
   'commitment_duration',
   'commitment_overage_factor',
@@ -92,10 +90,6 @@ const UNSUPPORTED_LINE_ITEM_UPDATE_FIELDS = [
   'commitment_true_up_enabled',
   'commitment_type',
   'commitment_windowed',
-  'effective_from',
-  'tier_mode',
-  'tiers',
-  'transform_quantity',
 ];
 /** Line-item search fields not implemented. */
 const UNSUPPORTED_LINE_ITEM_SEARCH_FIELDS = ['current_period_start'];

@@ -374,6 +374,23 @@ export const CreateSubscriptionLineItemRequest = Type.Object({
 
 export const UpdateSubscriptionLineItemRequest = Type.Object({
   metadata: Type.Optional(Metadata),
+  effective_from: Type.Optional(Timestamp),
+  amount: Type.Optional(DecimalString),
+  billing_model: Type.Optional(StringEnum(['FLAT_FEE', 'PACKAGE', 'TIERED'])),
+  tier_mode: Type.Optional(StringEnum(['VOLUME', 'SLAB'])),
+  tiers: Type.Optional(
+    Type.Array(
+      Type.Object({
+        up_to: Type.Optional(Type.Union([Type.Integer({ minimum: 1 }), Type.Null()])),
+        unit_amount: DecimalString,
+        flat_amount: Type.Optional(DecimalString),
+      }),
+      { maxItems: 100 },
+    ),
+  ),
+  transform_quantity: Type.Optional(
+    Type.Object({ divide_by: Type.Integer({ minimum: 1 }), round: Type.Optional(StringEnum(['up', 'down'])) }),
+  ),
 });
 
 export const DeleteSubscriptionLineItemRequest = Type.Object({

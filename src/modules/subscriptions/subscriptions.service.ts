@@ -340,6 +340,14 @@ export interface SubscriptionInternals {
     },
   ): Promise<repo.LineItemRow[]>;
   customerView(tx: Tx, scope: Scope, id: string): Promise<CustomerView | undefined>;
+  repriceCopy(
+    tx: Tx,
+    scope: Scope,
+    subscription: repo.SubscriptionRow,
+    price: PriceRow,
+    override: Omit<OverrideLineItemInput, 'price_id' | 'quantity'>,
+    from: Date,
+  ): Promise<PriceRow>;
 }
 
 /** `subscription_status` on create: only `draft` is accepted (a subscription that starts on activation). */
@@ -498,6 +506,60 @@ export function createSubscriptionsService(deps: {
     );
   }
 
+  /** A SUBSCRIPTION-scoped copy of `price` with the override's pricing, from `from` (`parent_price_id` = price). */
+  async function repriceCopy(
+    tx: Tx,
+    scope: Scope,
+    subscription: repo.SubscriptionRow,
+    price: PriceRow,
+    override: Omit<OverrideLineItemInput, 'price_id' | 'quantity'>,
+    from: Date,
+  ): Promise<PriceRow> {
+    if (price.price_unit_type !== 'FIAT') {
+      throw validation('prices in a custom price unit cannot be overridden yet', { price_id: price.id });
+    }
+    const model = override.billing_model ?? price.billing_model;
+    return deps.prices.insertPrice(tx, scope, {
+      entity_type: 'SUBSCRIPTION',
+      entity_id: subscription.id,
+      type: price.type,
+      billing_model: model,
+      billing_period: price.billing_period,
+      billing_period_count: price.billing_period_count,
+      billing_cadence: price.billing_cadence,
+      invoice_cadence: price.invoice_cadence,
+      currency: price.currency,
+      price_unit_type: 'FIAT',
+      ...(override.amount !== undefined
+        ? { amount: override.amount }
+        : model === price.billing_model && model !== 'TIERED'
+          ? { amount: price.amount }
+          : {}),
+      ...(price.meter_id ? { meter_id: price.meter_id } : {}),
+      ...(price.filter_values ? { filter_values: price.filter_values } : {}),
+      ...(override.tier_mode !== undefined
+        ? { tier_mode: override.tier_mode }
+        : price.tier_mode && model === 'TIERED'
+          ? { tier_mode: price.tier_mode }
+          : {}),
+      ...(override.tiers !== undefined
+        ? { tiers: override.tiers }
+        : price.tiers && model === 'TIERED'
+          ? { tiers: price.tiers }
+          : {}),
+      ...(override.transform_quantity !== undefined
+        ? { transform_quantity: override.transform_quantity }
+        : price.transform_quantity && model === 'PACKAGE'
+          ? { transform_quantity: price.transform_quantity }
+          : {}),
+      description: price.description,
+      display_name: price.display_name,
+      metadata: price.metadata ?? {},
+      parent_price_id: price.id,
+      start_date: from.toISOString(),
+    });
+  }
+
   /**
    * `override_line_items` on create: each names one of the plan prices the subscription takes (400 otherwise, or
    * twice). `quantity` (FIXED prices only) sets the line item's quantity; pricing fields (`amount`, `billing_model`,
@@ -555,49 +617,7 @@ export function createSubscriptionsService(deps: {
         out.push({ price, ...(quantity !== undefined ? { quantity } : {}) });
         continue;
       }
-      if (price.price_unit_type !== 'FIAT') {
-        throw validation('prices in a custom price unit cannot be overridden yet', { price_id: price.id });
-      }
-      const model = override.billing_model ?? price.billing_model;
-      const copy = await deps.prices.insertPrice(tx, scope, {
-        entity_type: 'SUBSCRIPTION',
-        entity_id: subscription.id,
-        type: price.type,
-        billing_model: model,
-        billing_period: price.billing_period,
-        billing_period_count: price.billing_period_count,
-        billing_cadence: price.billing_cadence,
-        invoice_cadence: price.invoice_cadence,
-        currency: price.currency,
-        price_unit_type: 'FIAT',
-        ...(override.amount !== undefined
-          ? { amount: override.amount }
-          : model === price.billing_model && model !== 'TIERED'
-            ? { amount: price.amount }
-            : {}),
-        ...(price.meter_id ? { meter_id: price.meter_id } : {}),
-        ...(price.filter_values ? { filter_values: price.filter_values } : {}),
-        ...(override.tier_mode !== undefined
-          ? { tier_mode: override.tier_mode }
-          : price.tier_mode && model === 'TIERED'
-            ? { tier_mode: price.tier_mode }
-            : {}),
-        ...(override.tiers !== undefined
-          ? { tiers: override.tiers }
-          : price.tiers && model === 'TIERED'
-            ? { tiers: price.tiers }
-            : {}),
-        ...(override.transform_quantity !== undefined
-          ? { transform_quantity: override.transform_quantity }
-          : price.transform_quantity && model === 'PACKAGE'
-            ? { transform_quantity: price.transform_quantity }
-            : {}),
-        description: price.description,
-        display_name: price.display_name,
-        metadata: price.metadata ?? {},
-        parent_price_id: price.id,
-        start_date: subscription.start_date.toISOString(),
-      });
+      const copy = await repriceCopy(tx, scope, subscription, price, override, subscription.start_date);
       out.push({ price: copy, ...(quantity !== undefined ? { quantity } : {}) });
     }
     return out;
@@ -611,6 +631,7 @@ export function createSubscriptionsService(deps: {
     findPlan,
     planPrices,
     insertPriceLineItems,
+    repriceCopy,
     customerView: (tx, scope, id) => deps.customers.findCustomerInTransaction(tx, scope, id),
   };
   const addons = createAddonUseCases(internals);
