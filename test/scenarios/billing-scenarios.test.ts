@@ -779,6 +779,47 @@ describe('scenario 6: a RECURRING credit grant with BILLING_CYCLE expiry', () =>
     const created = await webhooks(tenant, 'wallet.transaction.created');
     assert.equal(created.length, 6, 'one wallet.transaction.created per ledger entry');
   });
+  it(
+    "keeps the ended period's credits for its unpaid invoice when the expiry job runs before finalization",
+    {
+      todo:
+        'wallets.expireCredits expires every lot past its expiry; the reference (§2.8) skips a lot while the customer ' +
+        "has an unpaid DRAFT/FINALIZED SUBSCRIPTION invoice in its currency whose period contains the lot's " +
+        "created_at and ended on or before its expiry (active_invoice), and while an active subscription's period " +
+        'end is past (active_subscription)',
+    },
+    async () => {
+      clock.set('2026-01-01T00:00:00Z');
+      const { tenant, customer, plans } = await tenantWithPlans({
+        Granted: [{ type: 'USAGE', display_name: 'Calls', meter: 'calls', amount: '1' }],
+      });
+      await ok(tenant, 'POST', '/v1/creditgrants', {
+        name: 'Monthly credits',
+        scope: 'PLAN',
+        plan_id: plans.Granted,
+        credits: '20',
+        cadence: 'RECURRING',
+        period: 'MONTHLY',
+        period_count: 1,
+        expiration_type: 'BILLING_CYCLE',
+        priority: 1,
+      });
+      const sub = await subscribe(tenant, { plan_id: plans.Granted, customer_id: customer.id });
+      const wallet = (await ok(tenant, 'GET', `/v1/customers/${customer.id}/wallets`))[0];
+      await ingest(tenant, calls(5, '2026-01-10T00:00:00Z'));
+      clock.set('2026-02-01T00:00:00Z');
+      await runJob();
+      // The expiry job runs before the January draft is finalized: January's lot (created Jan 1, inside the
+      // invoice's period, expiring at its end) is kept for that invoice.
+      clock.set('2026-02-01T00:10:00Z');
+      assert.equal((await h.services.wallets.expireCredits({ scope: tenant })).expired, 0);
+      const january = await finalize(tenant, (await invoicesOf(tenant, sub.id))[0]!.id);
+      assert.equal(january.total, '0');
+      // Paid: the remaining 20 − 5 = 15 now expire; February's 20 stay whole.
+      assert.equal((await h.services.wallets.expireCredits({ scope: tenant })).expired, 1);
+      assert.equal((await ok(tenant, 'GET', `/v1/wallets/${wallet.id}`)).balance, '20');
+    },
+  );
 });
 
 describe('scenario 7: void an invoice that consumed prepaid credits', () => {
