@@ -218,21 +218,25 @@ export async function computeSubscriptionCharges(
       const price = prices.get(item.price_id);
       const meter = item.meter_id ? meters.get(item.meter_id) : undefined;
       if (!price || !meter) return null;
+      // Only the usage of the item's life inside the period: an item ended mid-period (a plan change) and the
+      // one that replaced it each bill their own part, not both the whole period.
+      const from = item.start_date.getTime() > start.getTime() ? item.start_date : start;
+      const to = item.end_date && item.end_date.getTime() < end.getTime() ? item.end_date : end;
       const charge = await usageLine(
         deps,
         executor,
         scope,
         { subscription, externalCustomerId, item, price, meter, allowance: allowances.get(meter.id) },
-        start,
-        end,
+        from,
+        to,
       );
       const line: InvoiceDraftLine = {
         ...lineBase(item, price),
         quantity: charge.quantity,
         adjusted_entitlement_quantity: charge.adjusted,
         amount: charge.amount,
-        period_start: start,
-        period_end: end,
+        period_start: from,
+        period_end: to,
       };
       return line;
     }),
