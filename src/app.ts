@@ -120,8 +120,8 @@ export function createServices(
   subscriptions.onEvent(billing.onSubscriptionCreated);
   billing.onSubscriptionEvent(subscriptionEventEmitter(webhooks.outbox, customers));
   wallets.registerPendingChargesProvider(billing.pendingChargesProvider);
-  // A plan change's PRORATION invoice is written in the change's transaction.
-  subscriptions.onProrationInvoice((tx, scope, draft) => invoices.createInvoiceFromDraft(tx, scope, draft));
+  // A plan change's proration is settled in the change's transaction: credit to the wallet, charges invoiced.
+  subscriptions.onProrationInvoice((tx, scope, draft) => billing.settleProration(tx, scope, draft));
   return {
     tenancy,
     customers,

@@ -12,7 +12,7 @@ let h: Harness;
 const drafts: InvoiceDraft[] = [];
 before(async () => {
   h = await startHarness({ clock });
-  // Stands in for the invoices module the lead wires at merge.
+  // Records the drafts (the app's own listener, registered first, settles them: wallet credit + invoice).
   h.services.subscriptions.onProrationInvoice(async (_tx, _scope, draft) => {
     drafts.push(draft);
     return { id: `inv_test_${drafts.length}` };
@@ -75,7 +75,26 @@ describe('plan change', () => {
     assert.equal(executed.new_subscription.plan_id, max.id);
     assert.equal(executed.new_subscription.id, sub.id);
     assert.deepEqual(executed.proration_applied, details);
-    assert.deepEqual(executed.invoice, { id: 'inv_test_1' });
+    // Settled as the reference does: the charge for the rest of the period is invoiced, the credit for the unused
+    // part of the old fee goes to the customer's prepaid wallet.
+    assert.equal(executed.invoice.billing_reason, 'PRORATION');
+    assert.equal(executed.invoice.total, '60.97');
+    assert.deepEqual(
+      executed.invoice.line_items.map((l: { price_id: string; amount: string }) => [l.price_id, l.amount]),
+      [[maxFee.id, '60.97']],
+    );
+    const wallets = await ok(tenant, 'GET', `/v1/customers/${customer.id}/wallets`);
+    assert.equal(wallets.length, 1);
+    assert.equal(wallets[0].credit_balance, '20.32');
+    const ledger = await ok(tenant, 'GET', `/v1/wallets/${wallets[0].id}/transactions`);
+    assert.deepEqual(
+      ledger.items.map((t: { transaction_reason: string; credit_amount: string; description: string }) => [
+        t.transaction_reason,
+        t.credit_amount,
+        t.description,
+      ]),
+      [['SUBSCRIPTION_CREDIT_GRANT', '20.32', 'Proration credit from subscription change']],
+    );
 
     assert.equal(drafts.length, 1);
     const draft = drafts[0]!;
@@ -113,12 +132,13 @@ describe('plan change', () => {
     assert.ok(!entitlements.features.some((f: { feature: { id: string } }) => f.feature.id === calls.id));
 
     const rows = await webhookRows(tenant);
+    const subscriptionRows = rows.filter((r) => r.type.startsWith('subscription.'));
     assert.deepEqual(
-      rows.map((r) => r.type),
+      subscriptionRows.map((r) => r.type),
       ['subscription.created', 'subscription.plan_changed'],
     );
-    assertMatchesSchema(rows[1]!.payload, 'webhookDto.SubscriptionWebhookPayload');
-    assert.equal(rows[1]!.payload.subscription.plan_id, max.id);
+    assertMatchesSchema(subscriptionRows[1]!.payload, 'webhookDto.SubscriptionWebhookPayload');
+    assert.equal(subscriptionRows[1]!.payload.subscription.plan_id, max.id);
   });
 
   it('downgrades without prorations when proration_behavior is none', async () => {

@@ -579,84 +579,86 @@ describe('scenario 4: mid-period upgrade with day-based proration', () => {
     );
   });
 
-  it(
-    'from a plan with a fixed fee: the unused part is credited on the PRORATION invoice',
-    {
-      todo:
-        'change/execute answers 400 "line_items[0].amount must not be negative": the proration draft carries the ' +
-        'credit for unused time as a negative line, which the invoices writer (and the invoice_line_items ' +
-        'CHECK amount >= 0) refuses',
-    },
-    async () => {
-      clock.set('2026-03-01T00:00:00Z');
-      const { tenant, customer, plans, prices } = await tenantWithPlans({
-        Basic: [
-          { type: 'FIXED', display_name: 'Basic fee', amount: '30' },
-          { type: 'USAGE', display_name: 'Basic calls', meter: 'calls', amount: '0.2' },
-        ],
-        Pro: [
-          { type: 'FIXED', display_name: 'Pro fee', amount: '90' },
-          { type: 'USAGE', display_name: 'Pro calls', meter: 'calls', amount: '0.1' },
-        ],
-      });
-      const sub = await subscribe(tenant, { plan_id: plans.Basic, customer_id: customer.id });
-      const [created] = await invoicesOf(tenant, sub.id);
-      assert.ok(created);
-      const createdFinal = await finalize(tenant, created.id);
-      assert.deepEqual(lines(createdFinal), [['Basic fee', '1', '30', '0']]);
-      assert.equal(createdFinal.invoice_number, 'INV-202603-00001');
+  it('from a plan with a fixed fee: the unused part is credited to the prepaid wallet, the rest is invoiced', async () => {
+    clock.set('2026-03-01T00:00:00Z');
+    const { tenant, customer, plans, prices } = await tenantWithPlans({
+      Basic: [
+        { type: 'FIXED', display_name: 'Basic fee', amount: '30' },
+        { type: 'USAGE', display_name: 'Basic calls', meter: 'calls', amount: '0.2' },
+      ],
+      Pro: [
+        { type: 'FIXED', display_name: 'Pro fee', amount: '90' },
+        { type: 'USAGE', display_name: 'Pro calls', meter: 'calls', amount: '0.1' },
+      ],
+    });
+    const sub = await subscribe(tenant, { plan_id: plans.Basic, customer_id: customer.id });
+    const [created] = await invoicesOf(tenant, sub.id);
+    assert.ok(created);
+    const createdFinal = await finalize(tenant, created.id);
+    assert.deepEqual(lines(createdFinal), [['Basic fee', '1', '30', '0']]);
+    assert.equal(createdFinal.invoice_number, 'INV-202603-00001');
 
-      await ingest(tenant, calls(20, '2026-03-05T00:00:00Z'));
-      clock.set('2026-03-11T00:00:00Z'); // 10 of March's 31 days used, 21 remaining
-      const executed = await ok(tenant, 'POST', `/v1/subscriptions/${sub.id}/change/execute`, upgrade(plans.Pro!));
-      assert.equal(executed.change_type, 'upgrade');
-      // credit 30 × 21/31 = 20.3225… → 20.32; charge 90 × 21/31 = 60.9677… → 60.97; net 60.97 − 20.32 = 40.65
-      assert.equal(executed.proration_applied.credit_amount, '20.32');
-      assert.equal(executed.proration_applied.charge_amount, '60.97');
-      assert.equal(executed.proration_applied.net_amount, '40.65');
-      assert.ok(executed.invoice?.id, 'the PRORATION invoice id');
-      let proration = await ok(tenant, 'GET', `/v1/invoices/${executed.invoice.id}`);
-      assert.equal(proration.billing_reason, 'PRORATION');
-      assert.equal(proration.invoice_type, 'SUBSCRIPTION');
-      assert.equal(proration.subscription_id, sub.id);
-      assert.equal(proration.period_start, '2026-03-11T00:00:00.000Z');
-      assert.equal(proration.period_end, '2026-04-01T00:00:00.000Z');
-      assert.deepEqual(
-        (proration.line_items as Json[]).map((l) => [l.price_id, l.amount]).sort(),
-        [
-          [prices['Basic/Basic fee'], '-20.32'],
-          [prices['Pro/Pro fee'], '60.97'],
-        ].sort(),
-      );
-      proration = await finalize(tenant, proration.id);
-      assert.equal(proration.subtotal, '40.65');
-      assert.equal(proration.total, '40.65');
-      assert.equal(proration.amount_remaining, '40.65');
-      assert.equal(proration.invoice_number, 'INV-202603-00002');
+    await ingest(tenant, calls(20, '2026-03-05T00:00:00Z'));
+    clock.set('2026-03-11T00:00:00Z'); // 10 of March's 31 days used, 21 remaining
+    const executed = await ok(tenant, 'POST', `/v1/subscriptions/${sub.id}/change/execute`, upgrade(plans.Pro!));
+    assert.equal(executed.change_type, 'upgrade');
+    // credit 30 × 21/31 = 20.3225… → 20.32; charge 90 × 21/31 = 60.9677… → 60.97; net 60.97 − 20.32 = 40.65
+    assert.equal(executed.proration_applied.credit_amount, '20.32');
+    assert.equal(executed.proration_applied.charge_amount, '60.97');
+    assert.equal(executed.proration_applied.net_amount, '40.65');
+    assert.ok(executed.invoice?.id, 'the PRORATION invoice id');
+    let proration = await ok(tenant, 'GET', `/v1/invoices/${executed.invoice.id}`);
+    assert.equal(proration.billing_reason, 'PRORATION');
+    assert.equal(proration.invoice_type, 'SUBSCRIPTION');
+    assert.equal(proration.subscription_id, sub.id);
+    assert.equal(proration.period_start, '2026-03-11T00:00:00.000Z');
+    assert.equal(proration.period_end, '2026-04-01T00:00:00.000Z');
+    // As the reference settles it (§6.1): the invoice carries the charge only; the credit of 20.32 for Basic's
+    // unused 21 days goes to a (new, 1:1) prepaid wallet as SUBSCRIPTION_CREDIT_GRANT.
+    assert.deepEqual(
+      (proration.line_items as Json[]).map((l) => [l.price_id, l.amount]),
+      [[prices['Pro/Pro fee'], '60.97']],
+    );
+    const wallet = ((await ok(tenant, 'GET', `/v1/customers/${customer.id}/wallets`)) as unknown as Json[])[0]!;
+    assert.equal(wallet.credit_balance, '20.32');
+    assert.deepEqual(
+      (await ok(tenant, 'GET', `/v1/wallets/${wallet.id}/transactions`)).items.map((t: Json) => [
+        t.transaction_reason,
+        t.credit_amount,
+      ]),
+      [['SUBSCRIPTION_CREDIT_GRANT', '20.32']],
+    );
+    proration = await finalize(tenant, proration.id);
+    // prepaid credits pay usage lines only: the fixed charge stays due in full
+    assert.equal(proration.subtotal, '60.97');
+    assert.equal(proration.total, '60.97');
+    assert.equal(proration.amount_remaining, '60.97');
+    assert.equal(proration.invoice_number, 'INV-202603-00002');
 
-      // April 1: March's usage on each plan for the part of the period it was on it, plus April's Pro fee.
-      //   Basic calls: 20 (Mar 5) × 0.2 = 4; Pro calls: 30 (Mar 20) × 0.1 = 3; Pro fee 90 → 97
-      await ingest(tenant, calls(30, '2026-03-20T00:00:00Z'));
-      clock.set('2026-04-01T00:00:00Z');
-      await runJob();
-      const all = await invoicesOf(tenant, sub.id);
-      assert.deepEqual(all.map((i) => i.billing_reason).sort(), [
-        'PRORATION',
-        'SUBSCRIPTION_CREATE',
-        'SUBSCRIPTION_CYCLE',
-      ]);
-      const cycle = await finalize(tenant, all.find((i) => i.billing_reason === 'SUBSCRIPTION_CYCLE')!.id);
-      assert.deepEqual(lines(cycle), [
-        ['Basic calls', '20', '4', '0'],
-        ['Pro calls', '30', '3', '0'],
-        ['Pro fee', '1', '90', '0'],
-      ]);
-      assert.equal(cycle.total, '97');
-      assert.equal(cycle.invoice_number, 'INV-202604-00001');
-      const changed = await webhooks(tenant, 'subscription.plan_changed');
-      assert.equal(changed.length, 1);
-    },
-  );
+    // April 1: March's usage on each plan for the part of the period it was on it, plus April's Pro fee.
+    //   Basic calls: 20 (Mar 5) × 0.2 = 4; Pro calls: 30 (Mar 20) × 0.1 = 3; Pro fee 90 → 97
+    await ingest(tenant, calls(30, '2026-03-20T00:00:00Z'));
+    clock.set('2026-04-01T00:00:00Z');
+    await runJob();
+    const all = await invoicesOf(tenant, sub.id);
+    assert.deepEqual(all.map((i) => i.billing_reason).sort(), [
+      'PRORATION',
+      'SUBSCRIPTION_CREATE',
+      'SUBSCRIPTION_CYCLE',
+    ]);
+    const cycle = await finalize(tenant, all.find((i) => i.billing_reason === 'SUBSCRIPTION_CYCLE')!.id);
+    // the proration credit pays the usage lines at finalization: 4 + 3 = 7 of 20.32 → total 97 − 7 = 90
+    assert.deepEqual(lines(cycle), [
+      ['Basic calls', '20', '4', '4'],
+      ['Pro calls', '30', '3', '3'],
+      ['Pro fee', '1', '90', '0'],
+    ]);
+    assert.equal(cycle.total, '90');
+    assert.equal(cycle.invoice_number, 'INV-202604-00001');
+    assert.equal((await ok(tenant, 'GET', `/v1/wallets/${wallet.id}`)).credit_balance, '13.32');
+    const changed = await webhooks(tenant, 'subscription.plan_changed');
+    assert.equal(changed.length, 1);
+  });
 });
 
 describe('scenario 5: cancel at period end', () => {

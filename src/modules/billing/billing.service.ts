@@ -3,7 +3,8 @@ import type { Clock } from '../../platform/clock.ts';
 import { type Db, type Executor, type Tx, withTransaction } from '../../platform/db/database.ts';
 import { notFound, validation } from '../../platform/errors.ts';
 import type { Scope } from '../../platform/http/context.ts';
-import { dec, type Money, toWire } from '../../platform/money.ts';
+import { newId } from '../../platform/ids.ts';
+import { dec, type Money, roundToCurrency, toWire } from '../../platform/money.ts';
 import type { CreditGrantsService } from '../catalog/credit-grants.service.ts';
 import { priceView } from '../catalog/catalog.views.ts';
 import type { EventsService } from '../events/events.service.ts';
@@ -191,6 +192,39 @@ export function createBillingService(deps: {
       subscriptionListeners.push(listener);
     },
     pendingChargesProvider,
+
+    /**
+     * Settles a plan change's PRORATION draft in the change's transaction, as the reference does (§6.1): the credit
+     * for the unused part of the old plan's fees (the draft's negative lines) goes to the customer's prepaid wallet
+     * as SUBSCRIPTION_CREDIT_GRANT ("Proration credit from subscription change"; a 1:1 wallet is created when there
+     * is none), and only the charges (positive lines) are invoiced. Returns the invoice written, if any.
+     */
+    async settleProration(tx: Tx, scope: Scope, draft: InvoiceDraft): Promise<unknown> {
+      const credit = roundToCurrency(
+        draft.lines.filter((l) => l.amount.lt(0)).reduce((sum, l) => sum.add(l.amount.neg()), dec(0)),
+        draft.currency,
+      );
+      if (credit.gt(0)) {
+        await deps.wallets.grantCreditsInTransaction(tx, scope, {
+          customer_id: draft.customer_id,
+          currency: draft.currency,
+          credits: credit,
+          conversion_rate: '1',
+          topup_conversion_rate: '1',
+          idempotency_key: `proration-credit-${draft.idempotency_key ?? newId('walletTransaction')}`,
+          description: 'Proration credit from subscription change',
+          metadata: { ...(draft.subscription_id ? { subscription_id: draft.subscription_id } : {}), ...draft.metadata },
+        });
+      }
+      const charges = draft.lines.filter((l) => l.amount.gt(0));
+      if (charges.length === 0) return undefined;
+      let written: unknown;
+      for (const writer of invoiceWriters) {
+        const result = await writer(tx, scope, { ...draft, lines: charges });
+        if (written === undefined) written = result;
+      }
+      return written;
+    },
 
     /** The invoice draft of a subscription for a period (see charges.ts); reads through `executor`. */
     computeSubscriptionCharges(
