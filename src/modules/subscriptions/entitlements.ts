@@ -1,3 +1,4 @@
+import { sql } from 'kysely';
 import type { Executor } from '../../platform/db/database.ts';
 import type { Scope } from '../../platform/http/context.ts';
 import * as catalogRepo from '../catalog/catalog.repo.ts';
@@ -42,6 +43,16 @@ export interface AggregatedFeatureView {
 }
 
 type EntitlementRow = catalogRepo.Row<'entitlements'>;
+type JsonRow = Record<string, unknown>;
+
+/** A features or meters row read as JSON (to_jsonb) back in the driver's shape: timestamps as Dates. */
+function rehydrate(row: JsonRow): JsonRow {
+  return {
+    ...row,
+    created_at: new Date(row.created_at as string),
+    updated_at: new Date(row.updated_at as string),
+  };
+}
 
 const isActiveAt = (row: EntitlementRow, at: Date) =>
   (!row.start_date || row.start_date.getTime() <= at.getTime()) &&
@@ -60,29 +71,35 @@ export async function aggregateEntitlements(
   executor: Executor,
   scope: Scope,
   subscriptions: SubscriptionRow[],
-  options: { at: Date; featureIds?: string[] | undefined },
+  options: {
+    at: Date;
+    featureIds?: string[] | undefined;
+    /** plan id → name when the caller already read them (saves a statement) */
+    planNames?: Map<string, string> | undefined;
+  },
 ): Promise<AggregatedFeatureView[]> {
   if (subscriptions.length === 0) return [];
   const planIds = [...new Set(subscriptions.map((s) => s.plan_id))];
   const subscriptionIds = subscriptions.map((s) => s.id);
-  // Plan and subscription entitlements in one statement (this read is on the entitlement-check hot path).
+  // Plan and subscription entitlements with their (live) features and meters in one statement: this read is on the
+  // entitlement-check hot path, and on the embedded engine every statement costs milliseconds of CPU.
   const [plans, sourceRows] = await Promise.all([
-    catalogRepo.findRowsByIds(executor, 'plans', scope, planIds),
-    executor
-      .selectFrom('entitlements')
-      .selectAll()
-      .where('tenant_id', '=', scope.tenantId)
-      .where('environment_id', '=', scope.environmentId)
-      .where('status', '=', 'published')
-      .where((eb) =>
-        eb.or([
-          eb.and([eb('entity_type', '=', 'PLAN'), eb('entity_id', 'in', planIds)]),
-          eb.and([eb('entity_type', '=', 'SUBSCRIPTION'), eb('entity_id', 'in', subscriptionIds)]),
-        ]),
-      )
-      .orderBy('created_at', 'asc')
-      .orderBy('id', 'asc')
-      .execute() as Promise<EntitlementRow[]>,
+    options.planNames
+      ? [...options.planNames].map(([id, name]) => ({ id, name }))
+      : catalogRepo.findRowsByIds(executor, 'plans', scope, planIds),
+    sql<EntitlementRow & { feature_json: JsonRow; meter_json: JsonRow | null }>`
+      select e.*, to_jsonb(f) as feature_json, to_jsonb(m) as meter_json
+      from entitlements e
+      join features f on f.tenant_id = e.tenant_id and f.environment_id = e.environment_id and f.id = e.feature_id
+                     and f.status = 'published'
+      left join meters m on m.tenant_id = f.tenant_id and m.environment_id = f.environment_id and m.id = f.meter_id
+                        and m.status = 'published'
+      where e.tenant_id = ${scope.tenantId} and e.environment_id = ${scope.environmentId} and e.status = 'published'
+        and ((e.entity_type = 'PLAN' and e.entity_id in (${sql.join(planIds)}))
+             or (e.entity_type = 'SUBSCRIPTION' and e.entity_id in (${sql.join(subscriptionIds)})))
+      order by e.created_at, e.id`
+      .execute(executor)
+      .then((r) => r.rows),
   ]);
   const planEntitlements = sourceRows.filter((e) => e.entity_type === 'PLAN');
   const subscriptionEntitlements = sourceRows.filter((e) => e.entity_type === 'SUBSCRIPTION');
@@ -148,32 +165,12 @@ export async function aggregateEntitlements(
     }
   }
 
-  const featureIds = [...byFeature.keys()];
-  // Features and their meters concurrently (the meters through a subquery on the features).
-  const [featureRows, meterRows] = await Promise.all([
-    catalogRepo.findRowsByIds(executor, 'features', scope, featureIds),
-    featureIds.length
-      ? (executor
-          .selectFrom('meters')
-          .selectAll()
-          .where('tenant_id', '=', scope.tenantId)
-          .where('environment_id', '=', scope.environmentId)
-          .where('status', '=', 'published')
-          .where('id', 'in', (eb) =>
-            eb
-              .selectFrom('features')
-              .select('meter_id')
-              .where('tenant_id', '=', scope.tenantId)
-              .where('environment_id', '=', scope.environmentId)
-              .where('id', 'in', featureIds),
-          )
-          .execute() as Promise<Array<catalogRepo.Row<'meters'>>>)
-      : Promise.resolve([] as Array<catalogRepo.Row<'meters'>>),
-  ]);
-  const meters = new Map(meterRows.map((m) => [m.id, meterView(m)]));
-  const features = new Map(
-    featureRows.map((f) => [f.id, featureView(f, f.meter_id ? meters.get(f.meter_id) : undefined)]),
-  );
+  const features = new Map<string, FeatureView>();
+  for (const row of sourceRows) {
+    if (features.has(row.feature_id)) continue;
+    const meter = row.meter_json ? meterView(rehydrate(row.meter_json) as catalogRepo.Row<'meters'>) : undefined;
+    features.set(row.feature_id, featureView(rehydrate(row.feature_json) as catalogRepo.Row<'features'>, meter));
+  }
 
   const out: AggregatedFeatureView[] = [];
   for (const [featureId, entries] of byFeature) {

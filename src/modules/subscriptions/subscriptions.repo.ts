@@ -162,7 +162,9 @@ export async function findCustomerWithSubscriptions(
   scope: Scope,
   ref: { id?: string | undefined; externalId?: string | undefined },
   statuses: string[],
-): Promise<{ id: string; externalId: string; subscriptions: SubscriptionRow[] } | undefined> {
+): Promise<
+  { id: string; externalId: string; subscriptions: SubscriptionRow[]; planNames: Map<string, string> } | undefined
+> {
   const rows = await db
     .selectFrom('customers as c')
     .leftJoin('subscriptions as s', (join) =>
@@ -175,6 +177,15 @@ export async function findCustomerWithSubscriptions(
     )
     .selectAll('s')
     .select(['c.id as customer_row_id', 'c.external_id as customer_external_id'])
+    .select((eb) =>
+      eb
+        .selectFrom('plans as p')
+        .select('p.name')
+        .whereRef('p.tenant_id', '=', 'c.tenant_id')
+        .whereRef('p.environment_id', '=', 'c.environment_id')
+        .whereRef('p.id', '=', 's.plan_id')
+        .as('plan_name'),
+    )
     .where('c.tenant_id', '=', scope.tenantId)
     .where('c.environment_id', '=', scope.environmentId)
     .where('c.status', '=', 'published')
@@ -184,8 +195,11 @@ export async function findCustomerWithSubscriptions(
     .execute();
   const first = rows[0];
   if (!first) return undefined;
-  const subscriptions = rows
-    .filter((r) => r.id !== null)
-    .map(({ customer_row_id: _id, customer_external_id: _external, ...s }) => s as unknown as SubscriptionRow);
-  return { id: first.customer_row_id, externalId: first.customer_external_id, subscriptions };
+  const live = rows.filter((r) => r.id !== null);
+  const subscriptions = live.map(
+    ({ customer_row_id: _id, customer_external_id: _external, plan_name: _plan, ...s }) =>
+      s as unknown as SubscriptionRow,
+  );
+  const planNames = new Map(live.map((r) => [r.plan_id!, r.plan_name ?? '']));
+  return { id: first.customer_row_id, externalId: first.customer_external_id, subscriptions, planNames };
 }

@@ -911,7 +911,10 @@ export function createSubscriptionsService(deps: {
       const customer = await repo.findCustomerWithSubscriptions(db, scope, ref, ['active', 'trialing']);
       if (!customer) throw notFound('customer', ref.id ? { id: ref.id } : { external_id: ref.externalId });
       const rows = customer.subscriptions;
-      const features = await aggregateEntitlements(db, scope, rows, { at: clock.now() });
+      const features = await aggregateEntitlements(db, scope, rows, {
+        at: clock.now(),
+        planNames: customer.planNames,
+      });
       return { customer_id: customer.id, subscriptions: rows.map((r) => subscriptionView(r)), features };
     },
 

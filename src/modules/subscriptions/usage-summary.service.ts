@@ -117,7 +117,11 @@ export function createUsageSummaryService(deps: {
       const rows = customer.subscriptions.filter((s) => !onlySubscriptions || onlySubscriptions.has(s.id));
       const wantedKeys = splitIds(input.feature_lookup_keys);
       const aggregated = (
-        await aggregateEntitlements(db, scope, rows, { at: now, featureIds: input.feature_ids })
+        await aggregateEntitlements(db, scope, rows, {
+          at: now,
+          featureIds: input.feature_ids,
+          planNames: customer.planNames,
+        })
       ).filter((f) => !wantedKeys || wantedKeys.has(f.feature.lookup_key));
       const subscriptionsById = new Map(rows.map((r) => [r.id, r]));
       const order = new Map(rows.map((r, index) => [r.id, index]));
