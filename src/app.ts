@@ -140,7 +140,10 @@ export function createServices(
 export type Services = ReturnType<typeof createServices>;
 
 /** Periodic work of every module; main.ts runs these, tests call the service functions directly. */
-export function backgroundTasks(services: Services): BackgroundTask[] {
+export function backgroundTasks(
+  services: Services,
+  options: { invoiceFinalizationDelaySeconds?: number } = {},
+): BackgroundTask[] {
   const purgeBatch = 1000;
   return [
     {
@@ -152,6 +155,17 @@ export function backgroundTasks(services: Services): BackgroundTask[] {
     walletExpiryTask(services.wallets),
     services.webhooks.delivery.task,
     billingPeriodsTask(services.billing),
+    {
+      // Subscription drafts are finalized (wallets pay them) once the correction window has passed.
+      name: 'invoices.finalize-drafts',
+      intervalMs: 60_000,
+      run: async () =>
+        (
+          await services.invoices.finalizeDueDrafts({
+            delaySeconds: options.invoiceFinalizationDelaySeconds ?? 7200,
+          })
+        ).more,
+    },
   ];
 }
 

@@ -23,6 +23,8 @@ export interface Config {
   webhookPollIntervalMs: number;
   /** false: this process only enqueues; other processes on the same PostgreSQL deliver (WEBHOOK_DELIVERY=off). */
   webhookDeliveryEnabled: boolean;
+  /** Subscription invoice drafts are finalized this long after they are written (INVOICE_FINALIZATION_DELAY_SECONDS). */
+  invoiceFinalizationDelaySeconds: number;
 }
 
 function intFromEnv(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
@@ -58,5 +60,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     webhookConcurrencyPerEndpoint: Math.max(1, intFromEnv(env, 'WEBHOOK_CONCURRENCY_PER_ENDPOINT', 8)),
     webhookPollIntervalMs: Math.max(10, intFromEnv(env, 'WEBHOOK_POLL_INTERVAL_MS', 100)),
     webhookDeliveryEnabled: !['off', 'false', '0'].includes((env.WEBHOOK_DELIVERY || 'on').toLowerCase()),
+    invoiceFinalizationDelaySeconds: intFromEnv(env, 'INVOICE_FINALIZATION_DELAY_SECONDS', 7200),
   };
 }

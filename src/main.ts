@@ -71,9 +71,9 @@ async function main(): Promise<void> {
     }
   }
 
-  const tasks = backgroundTasks(services).filter(
-    (task) => config.webhookDeliveryEnabled || task !== services.webhooks.delivery.task,
-  );
+  const tasks = backgroundTasks(services, {
+    invoiceFinalizationDelaySeconds: config.invoiceFinalizationDelaySeconds,
+  }).filter((task) => config.webhookDeliveryEnabled || task !== services.webhooks.delivery.task);
   // PGlite has no autovacuum: vacuum and analyze changed tables (PostgreSQL does this itself).
   if (database.engine === 'pglite') tasks.push(staleStatisticsTask(database.db));
   const background = createBackgroundRunner(tasks, app.log);

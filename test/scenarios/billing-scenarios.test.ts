@@ -934,3 +934,76 @@ describe('scenario 8: the billing job run twice, and interrupted halfway', () =>
     assert.deepEqual(drafted.map((m) => m.payload.invoice.id).sort(), invoices.map((i) => i.id).sort());
   });
 });
+
+describe('draft finalization (the invoices.finalize-drafts task)', () => {
+  it('finalizes subscription drafts once the delay has passed: prepaid credits pay usage, POST_PAID wallets pay the rest', async () => {
+    clock.set('2026-05-01T00:00:00Z');
+    const { tenant, customer, plans } = await tenantWithPlans({
+      Metered: [
+        { type: 'FIXED', display_name: 'Platform fee', amount: '10' },
+        { type: 'USAGE', display_name: 'Calls', meter: 'calls', amount: '0.5' },
+      ],
+    });
+    const prepaid = await ok(tenant, 'POST', '/v1/wallets', {
+      customer_id: customer.id,
+      currency: 'usd',
+      initial_credits_to_load: '100',
+    });
+    const postpaid = await ok(tenant, 'POST', '/v1/wallets', {
+      customer_id: customer.id,
+      currency: 'usd',
+      wallet_type: 'POST_PAID',
+      initial_credits_to_load: '50',
+    });
+    const sub = await subscribe(tenant, { plan_id: plans.Metered, customer_id: customer.id });
+    await ingest(tenant, calls(8, '2026-05-10T00:00:00Z'));
+    const finalizeDue = () => h.services.invoices.finalizeDueDrafts({ delaySeconds: 7200 });
+
+    // The creation invoice (written May 1) is not due before 02:00.
+    clock.set('2026-05-01T01:59:59Z');
+    await finalizeDue();
+    assert.deepEqual(
+      (await invoicesOf(tenant, sub.id)).map((i) => i.invoice_status),
+      ['DRAFT'],
+    );
+    // June 1: the job writes May's cycle draft; the creation draft is long due, the new one not yet.
+    clock.set('2026-06-01T00:00:00Z');
+    await runJob();
+    await finalizeDue();
+    let [created, cycle] = await invoicesOf(tenant, sub.id);
+    assert.equal(created!.invoice_status, 'FINALIZED');
+    assert.equal(cycle!.invoice_status, 'DRAFT');
+    // the creation invoice has only the fixed fee: prepaid credits do not pay it, the POST_PAID wallet does
+    assert.deepEqual(totals(created!), {
+      subtotal: '10',
+      total_prepaid_credits_applied: '0',
+      total: '10',
+      amount_due: '10',
+      amount_paid: '10',
+      amount_remaining: '0',
+      payment_status: 'SUCCEEDED',
+    });
+
+    // 02:00 on June 1: May's invoice finalizes. Usage 8 × 0.5 = 4 paid by prepaid credits (100 → 96); June's fee 10
+    // by the POST_PAID wallet (50 − 10 for May's creation fee = 40 → 30).
+    clock.set('2026-06-01T02:00:00Z');
+    await finalizeDue();
+    [created, cycle] = await invoicesOf(tenant, sub.id);
+    assert.equal(cycle!.invoice_status, 'FINALIZED');
+    assert.deepEqual(totals(cycle!), {
+      subtotal: '14',
+      total_prepaid_credits_applied: '4',
+      total: '10',
+      amount_due: '10',
+      amount_paid: '10',
+      amount_remaining: '0',
+      payment_status: 'SUCCEEDED',
+    });
+    assert.equal((await ok(tenant, 'GET', `/v1/wallets/${prepaid.id}`)).credit_balance, '96');
+    assert.equal((await ok(tenant, 'GET', `/v1/wallets/${postpaid.id}`)).credit_balance, '30');
+    // running it again changes nothing
+    await finalizeDue();
+    assert.equal((await ok(tenant, 'GET', `/v1/wallets/${postpaid.id}`)).credit_balance, '30');
+    assert.equal((await webhooks(tenant, 'invoice.update.finalized')).length, 2);
+  });
+});

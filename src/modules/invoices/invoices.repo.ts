@@ -337,3 +337,21 @@ export async function invoiceNumbersByIds(db: Executor, scope: Scope, ids: strin
     .execute();
   return new Map(rows.map((r) => [r.id, r.invoice_number]));
 }
+
+/**
+ * SUBSCRIPTION drafts written at or before `writtenBefore`, every environment, oldest first (the draft-finalization
+ * task). Only ids and scope; the task locks and re-checks each one.
+ */
+export function listDraftsDueForFinalization(db: Executor, writtenBefore: Date, limit: number) {
+  return db
+    .selectFrom('invoices')
+    .select(['id', 'tenant_id', 'environment_id'])
+    .where('invoice_type', '=', 'SUBSCRIPTION')
+    .where('invoice_status', '=', 'DRAFT')
+    .where('status', '=', 'published')
+    .where('created_at', '<=', writtenBefore)
+    .orderBy('created_at')
+    .orderBy('id')
+    .limit(limit)
+    .execute();
+}

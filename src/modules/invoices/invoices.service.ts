@@ -1151,6 +1151,37 @@ export function createInvoicesService(deps: {
     /** The same attempt in the caller's transaction (billing: right after finalizing a period's invoice). */
     attemptPaymentInTransaction,
 
+    /**
+     * Finalizes SUBSCRIPTION drafts (the billing job's period invoices, creation and proration invoices) once they
+     * are `delaySeconds` old, as the reference's draft finalization does (finalization_delay_seconds, default 7200:
+     * time to correct a draft): each in its own transaction, prepaid wallets pay its usage lines (credit
+     * adjustment), then POST_PAID wallets are asked to pay the rest (CREDITS payments). A draft finalized or voided
+     * meanwhile is skipped. Returns how many were finalized and whether more are due.
+     */
+    async finalizeDueDrafts(options: { limit?: number; delaySeconds?: number } = {}) {
+      const limit = options.limit ?? 100;
+      const cutoff = new Date(clock.now().getTime() - (options.delaySeconds ?? 7200) * 1000);
+      const due = await repo.listDraftsDueForFinalization(db, cutoff, limit);
+      let finalized = 0;
+      for (const candidate of due) {
+        const scope = { tenantId: candidate.tenant_id, environmentId: candidate.environment_id };
+        const done = await withTransaction(db, async (tx) => {
+          const invoice = await lockInvoice(tx, scope, candidate.id);
+          if (invoice.invoice_status !== 'DRAFT') return false;
+          const view = await finalizeLocked(tx, scope, invoice);
+          const hasPostpaid = (await wallets.listActiveWalletsInTransaction(tx, scope, view.customer_id)).some(
+            (w) => w.wallet_type === 'POST_PAID' && w.currency === view.currency && new Dec(w.balance).gt(0),
+          );
+          if (hasPostpaid && !PAID.includes(view.payment_status) && new Dec(view.amount_remaining).gt(0)) {
+            await attemptPaymentInTransaction(tx, scope, view.id);
+          }
+          return true;
+        });
+        if (done) finalized++;
+      }
+      return { finalized, more: due.length === limit };
+    },
+
     /** `GET /v1/invoices/{id}/pdf`: a one-page PDF rendered in-process. */
     async getInvoicePdf(scope: Scope, id: string): Promise<{ filename: string; pdf: Buffer }> {
       const invoice = await getInvoice(scope, id);
