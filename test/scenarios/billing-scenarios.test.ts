@@ -1007,3 +1007,31 @@ describe('draft finalization (the invoices.finalize-drafts task)', () => {
     assert.equal((await webhooks(tenant, 'invoice.update.finalized')).length, 2);
   });
 });
+
+describe('drafts', () => {
+  it('a draft subscription is billed from its activation, not its creation', async () => {
+    clock.set('2026-07-01T00:00:00Z');
+    const { tenant, customer, plans } = await tenantWithPlans({
+      Seat: [{ type: 'FIXED', display_name: 'Seat fee', amount: '25' }],
+    });
+    const draft = await subscribe(tenant, {
+      plan_id: plans.Seat,
+      customer_id: customer.id,
+      subscription_status: 'draft',
+    });
+    assert.equal(draft.subscription_status, 'draft');
+    assert.deepEqual(await invoicesOf(tenant, draft.id), []);
+    clock.set('2026-07-10T00:00:00Z');
+    await runJob(); // a draft is never invoiced by the job
+    assert.deepEqual(await invoicesOf(tenant, draft.id), []);
+    const activated = await ok(tenant, 'POST', `/v1/subscriptions/${draft.id}/activate`, {
+      start_date: '2026-07-10T00:00:00Z',
+    });
+    assert.equal(activated.subscription_status, 'active');
+    const [created] = await invoicesOf(tenant, draft.id);
+    assert.equal(created!.billing_reason, 'SUBSCRIPTION_CREATE');
+    assert.equal(created!.period_start, '2026-07-10T00:00:00.000Z');
+    assert.equal(created!.period_end, '2026-08-10T00:00:00.000Z');
+    assert.deepEqual(lines(created!), [['Seat fee', '1', '25', '0']]);
+  });
+});

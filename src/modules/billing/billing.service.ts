@@ -237,12 +237,13 @@ export function createBillingService(deps: {
     },
 
     /**
-     * The subscription-created hook, inside the create transaction: copies the plan's credit grants to the
+     * The subscription-created (and draft-activated) hook, inside that transaction: copies the plan's credit grants to the
      * subscription, writes the SUBSCRIPTION_CREATE invoice (ADVANCE fixed items of the first period) and applies the
      * grants due now.
      */
     async onSubscriptionCreated(tx: Tx, scope: Scope, event: SubscriptionEvent): Promise<void> {
-      if (event.type !== 'subscription.created') return;
+      // A draft is billed from its activation (with the start date it is activated with), not from its creation.
+      if (event.type !== 'subscription.created' && event.type !== 'subscription.activated') return;
       const subscription = await subscriptionOrThrow(tx, scope, event.subscription.id);
       for (const grant of await repo.listGrants(tx, scope, 'plan_id', subscription.plan_id)) {
         await deps.creditGrants.insertCreditGrant(tx, scope, {
