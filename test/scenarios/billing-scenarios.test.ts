@@ -970,7 +970,8 @@ describe('draft finalization (the invoices.finalize-drafts task)', () => {
     clock.set('2026-06-01T00:00:00Z');
     await runJob();
     await finalizeDue();
-    let [created, cycle] = await invoicesOf(tenant, sub.id);
+    const [created, firstCycle] = await invoicesOf(tenant, sub.id);
+    let cycle = firstCycle;
     assert.equal(created!.invoice_status, 'FINALIZED');
     assert.equal(cycle!.invoice_status, 'DRAFT');
     // the creation invoice has only the fixed fee: prepaid credits do not pay it, the POST_PAID wallet does
@@ -988,7 +989,7 @@ describe('draft finalization (the invoices.finalize-drafts task)', () => {
     // by the POST_PAID wallet (50 − 10 for May's creation fee = 40 → 30).
     clock.set('2026-06-01T02:00:00Z');
     await finalizeDue();
-    [created, cycle] = await invoicesOf(tenant, sub.id);
+    [, cycle] = await invoicesOf(tenant, sub.id);
     assert.equal(cycle!.invoice_status, 'FINALIZED');
     assert.deepEqual(totals(cycle!), {
       subtotal: '14',
