@@ -127,12 +127,14 @@ export function subscriptionFixtures(h: () => Harness) {
     return response.json();
   }
 
+  /** The subscription.* messages enqueued for the tenant (invoices and wallets have their own event tests). */
   async function webhookRows(tenant: TestTenant) {
     const rows = await h()
       .database.db.selectFrom('webhook_messages')
       .select(['event_type', 'payload'])
       .where('tenant_id', '=', tenant.tenantId)
       .where('environment_id', '=', tenant.environmentId)
+      .where('event_type', 'like', 'subscription.%')
       .orderBy('created_at')
       .orderBy('id')
       .execute();

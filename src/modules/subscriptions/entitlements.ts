@@ -171,6 +171,17 @@ export async function aggregateEntitlements(
     const meter = row.meter_json ? meterView(rehydrate(row.meter_json) as catalogRepo.Row<'meters'>) : undefined;
     features.set(row.feature_id, featureView(rehydrate(row.feature_json) as catalogRepo.Row<'features'>, meter));
   }
+  // Features only addons grant were not in the plan/subscription statement: read those (live ones) too.
+  const addonOnly = [...byFeature.keys()].filter((id) => !features.has(id));
+  if (addonOnly.length > 0) {
+    const featureRows = await catalogRepo.findRowsByIds(executor, 'features', scope, addonOnly);
+    const meterIds = featureRows.flatMap((f) => (f.meter_id ? [f.meter_id as string] : []));
+    const meterRows = await catalogRepo.findRowsByIds(executor, 'meters', scope, meterIds);
+    const metersById = new Map(meterRows.map((m) => [m.id, meterView(m)]));
+    for (const row of featureRows) {
+      features.set(row.id, featureView(row, row.meter_id ? metersById.get(row.meter_id as string) : undefined));
+    }
+  }
 
   const out: AggregatedFeatureView[] = [];
   for (const [featureId, entries] of byFeature) {
