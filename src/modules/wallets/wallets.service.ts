@@ -753,6 +753,38 @@ export function createWalletsService(deps: { db: Db; clock: Clock; customers: Cu
     return { wallet: current, transaction: main.transaction, ...(invoiceId ? { invoice_id: invoiceId } : {}) };
   }
 
+  /** A checked top-up of a wallet locked by the caller (the HTTP path and the in-transaction path share it). */
+  async function topUpLocked(
+    tx: Tx,
+    scope: Scope,
+    wallet: repo.WalletRow,
+    input: TopUpInput,
+    key: string,
+    checked: ReturnType<typeof checkTopUp> & { hash: string },
+  ): Promise<TopUpResult> {
+    if (wallet.wallet_status !== 'active') {
+      throw invalidOperation(`wallet is ${wallet.wallet_status}; only an active wallet can be topped up`, {
+        wallet_id: wallet.id,
+      });
+    }
+    const result = await creditInLockedWallet(tx, scope, wallet, {
+      credits: checked.credits,
+      reason: input.transaction_reason,
+      expiry_date: checked.expiry,
+      priority: input.priority,
+      description: input.description,
+      metadata: input.metadata,
+      idempotency_key: key,
+      request_hash: checked.hash,
+      bonus: checked.bonusCredits ? { credits: checked.bonusCredits, expiry_date: checked.bonusExpiry } : undefined,
+    });
+    return {
+      wallet_transaction: walletTransactionView(result.transaction),
+      wallet: walletView(result.wallet),
+      ...(result.invoice_id ? { invoice_id: result.invoice_id } : {}),
+    };
+  }
+
   /**
    * Runs a keyed ledger operation: replays with the same parameters return the original result and write
    * nothing; the same key with other parameters is 409. Same-wallet races serialize on the wallet lock; a race
@@ -1280,31 +1312,7 @@ export function createWalletsService(deps: { db: Db; clock: Clock; customers: Cu
           const checked = checkTopUp(wallet, input);
           return { ...checked, hash: topUpHash(id, input, checked.credits, checked.bonusCredits) };
         },
-        async (tx, locked, checked) => {
-          if (locked.wallet_status !== 'active') {
-            throw invalidOperation(`wallet is ${locked.wallet_status}; only an active wallet can be topped up`, {
-              wallet_id: id,
-            });
-          }
-          const result = await creditInLockedWallet(tx, scope, locked, {
-            credits: checked.credits,
-            reason: input.transaction_reason,
-            expiry_date: checked.expiry,
-            priority: input.priority,
-            description: input.description,
-            metadata: input.metadata,
-            idempotency_key: key,
-            request_hash: checked.hash,
-            bonus: checked.bonusCredits
-              ? { credits: checked.bonusCredits, expiry_date: checked.bonusExpiry }
-              : undefined,
-          });
-          return {
-            wallet_transaction: walletTransactionView(result.transaction),
-            wallet: walletView(result.wallet),
-            ...(result.invoice_id ? { invoice_id: result.invoice_id } : {}),
-          };
-        },
+        (tx, locked, checked) => topUpLocked(tx, scope, locked, input, key, checked),
         async (executor, original) => ({
           wallet_transaction: walletTransactionView(original),
           wallet: walletView(await walletRowOrThrow(executor, scope, original.wallet_id)),
@@ -1373,27 +1381,7 @@ export function createWalletsService(deps: { db: Db; clock: Clock; customers: Cu
         if (original.request_hash !== hash) throw idempotencyConflict(key);
         return { wallet_transaction: walletTransactionView(original), wallet: walletView(wallet) };
       }
-      if (wallet.wallet_status !== 'active') {
-        throw invalidOperation(`wallet is ${wallet.wallet_status}; only an active wallet can be topped up`, {
-          wallet_id: id,
-        });
-      }
-      const result = await creditInLockedWallet(tx, scope, wallet, {
-        credits: checked.credits,
-        reason: input.transaction_reason,
-        expiry_date: checked.expiry,
-        priority: input.priority,
-        description: input.description,
-        metadata: input.metadata,
-        idempotency_key: key,
-        request_hash: hash,
-        bonus: checked.bonusCredits ? { credits: checked.bonusCredits, expiry_date: checked.bonusExpiry } : undefined,
-      });
-      return {
-        wallet_transaction: walletTransactionView(result.transaction),
-        wallet: walletView(result.wallet),
-        ...(result.invoice_id ? { invoice_id: result.invoice_id } : {}),
-      };
+      return topUpLocked(tx, scope, wallet, input, key, { ...checked, hash });
     },
 
     /**
