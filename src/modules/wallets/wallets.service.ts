@@ -399,6 +399,60 @@ export function createWalletsService(deps: { db: Db; clock: Clock; customers: Cu
     throw validation('either customer_id or external_customer_id is required');
   }
 
+  /**
+   * Inserts a new active wallet with zero balances and fresh alert/auto top-up state, and emits wallet.created.
+   * The one place a wallet row is built (create, conversion, the wallets other modules open for a customer).
+   */
+  async function openWallet(
+    tx: Tx,
+    scope: Scope,
+    wallet: {
+      customer_id: string;
+      currency: string;
+      wallet_type: string;
+      name: string;
+      description?: string;
+      metadata?: Record<string, unknown>;
+      conversion_rate: string;
+      topup_conversion_rate: string;
+      allowed_price_types: string[];
+      auto_topup?: unknown;
+      alert_settings?: unknown;
+    },
+  ): Promise<repo.WalletRow> {
+    const now = clock.now();
+    const row = await repo.insertWallet(tx, {
+      id: newId('wallet'),
+      tenant_id: scope.tenantId,
+      environment_id: scope.environmentId,
+      customer_id: wallet.customer_id,
+      currency: wallet.currency,
+      name: wallet.name,
+      description: wallet.description ?? '',
+      metadata: JSON.stringify(wallet.metadata ?? {}),
+      wallet_type: wallet.wallet_type,
+      wallet_status: 'active',
+      credit_balance: '0',
+      balance: '0',
+      conversion_rate: wallet.conversion_rate,
+      topup_conversion_rate: wallet.topup_conversion_rate,
+      config: JSON.stringify({ allowed_price_types: wallet.allowed_price_types }),
+      auto_topup: wallet.auto_topup ? JSON.stringify(wallet.auto_topup) : null,
+      alert_settings: wallet.alert_settings ? JSON.stringify(wallet.alert_settings) : null,
+      alert_state: 'ok',
+      credit_alert_state: 'ok',
+      auto_topup_armed: true,
+      last_auto_topup_at: null,
+      status: 'published',
+      created_at: now,
+      updated_at: now,
+      created_by: '',
+      updated_by: '',
+    });
+    if (listeners.length > 0) await emit(tx, scope, { type: 'wallet.created', wallet: walletView(row) });
+    return row;
+  }
+
   // ---- the ledger write path ----------------------------------------------------------------------------------
 
   interface CreditEntry {
@@ -1143,35 +1197,19 @@ export function createWalletsService(deps: { db: Db; clock: Clock; customers: Cu
           const rate = conversionRate as Money;
           const typeLabel =
             walletType === 'POST_PAID' ? 'Postpaid' : walletType === 'PROMOTIONAL' ? 'Promotional' : 'Prepaid';
-          let row = await repo.insertWallet(tx, {
-            id: newId('wallet'),
-            tenant_id: scope.tenantId,
-            environment_id: scope.environmentId,
+          let row = await openWallet(tx, scope, {
             customer_id: customer.id,
             currency,
             name: input.name || `${typeLabel} Wallet - ${currency.toUpperCase()}`,
             description: input.description ?? '',
-            metadata: JSON.stringify(input.metadata ?? {}),
+            metadata: input.metadata ?? {},
             wallet_type: walletType,
-            wallet_status: 'active',
-            credit_balance: '0',
-            balance: '0',
             conversion_rate: rate.toFixed(),
             topup_conversion_rate: (topUpRate ?? rate).toFixed(),
-            config: JSON.stringify({ allowed_price_types: allowed }),
-            auto_topup: autoTopUp ? JSON.stringify(autoTopUp) : null,
-            alert_settings: alertSettings ? JSON.stringify(alertSettings) : null,
-            alert_state: 'ok',
-            credit_alert_state: 'ok',
-            auto_topup_armed: true,
-            last_auto_topup_at: null,
-            status: 'published',
-            created_at: now,
-            updated_at: now,
-            created_by: '',
-            updated_by: '',
+            allowed_price_types: allowed,
+            auto_topup: autoTopUp,
+            alert_settings: alertSettings,
           });
-          if (listeners.length > 0) await emit(tx, scope, { type: 'wallet.created', wallet: walletView(row) });
           if (initialCredits.gt(0)) {
             const loaded = await creditInLockedWallet(tx, scope, row, {
               credits: initialCredits,
@@ -1397,36 +1435,15 @@ export function createWalletsService(deps: { db: Db; clock: Clock; customers: Cu
       const code = currency.toLowerCase();
       const found = await repo.findActiveWalletOfCustomer(tx, scope, customerId, code, 'PRE_PAID');
       if (found) return walletView(found);
-      const now = clock.now();
-      const row = await repo.insertWallet(tx, {
-        id: newId('wallet'),
-        tenant_id: scope.tenantId,
-        environment_id: scope.environmentId,
+      const row = await openWallet(tx, scope, {
         customer_id: customerId,
         currency: code,
         name: 'Subscription Wallet',
-        description: '',
-        metadata: '{}',
         wallet_type: 'PRE_PAID',
-        wallet_status: 'active',
-        credit_balance: '0',
-        balance: '0',
         conversion_rate: '1',
         topup_conversion_rate: '1',
-        config: JSON.stringify({ allowed_price_types: ['USAGE'] }),
-        auto_topup: null,
-        alert_settings: null,
-        alert_state: 'ok',
-        credit_alert_state: 'ok',
-        auto_topup_armed: true,
-        last_auto_topup_at: null,
-        status: 'published',
-        created_at: now,
-        updated_at: now,
-        created_by: '',
-        updated_by: '',
+        allowed_price_types: ['USAGE'],
       });
-      if (listeners.length > 0) await emit(tx, scope, { type: 'wallet.created', wallet: walletView(row) });
       return walletView(row);
     },
 
@@ -1466,39 +1483,18 @@ export function createWalletsService(deps: { db: Db; clock: Clock; customers: Cu
             sameRate(w.conversion_rate, input.conversion_rate) &&
             sameRate(w.topup_conversion_rate, input.topup_conversion_rate),
         ) ?? candidates[0];
-      const now = clock.now();
       if (!target) {
         const rate = input.conversion_rate ? new Dec(input.conversion_rate) : new Dec(1);
         const topUpRate = input.topup_conversion_rate ? new Dec(input.topup_conversion_rate) : rate;
-        target = await repo.insertWallet(tx, {
-          id: newId('wallet'),
-          tenant_id: scope.tenantId,
-          environment_id: scope.environmentId,
+        target = await openWallet(tx, scope, {
           customer_id: input.customer_id,
           currency,
           name: `Prepaid Wallet - ${currency.toUpperCase()}`,
-          description: '',
-          metadata: '{}',
           wallet_type: 'PRE_PAID',
-          wallet_status: 'active',
-          credit_balance: '0',
-          balance: '0',
           conversion_rate: rate.toFixed(),
           topup_conversion_rate: topUpRate.toFixed(),
-          config: JSON.stringify({ allowed_price_types: ['USAGE'] }),
-          auto_topup: null,
-          alert_settings: null,
-          alert_state: 'ok',
-          credit_alert_state: 'ok',
-          auto_topup_armed: true,
-          last_auto_topup_at: null,
-          status: 'published',
-          created_at: now,
-          updated_at: now,
-          created_by: '',
-          updated_by: '',
+          allowed_price_types: ['USAGE'],
         });
-        if (listeners.length > 0) await emit(tx, scope, { type: 'wallet.created', wallet: walletView(target) });
       }
       const locked = await lockWallet(tx, scope, target.id);
       const result = await creditInLockedWallet(tx, scope, locked, {
@@ -1554,36 +1550,19 @@ export function createWalletsService(deps: { db: Db; clock: Clock; customers: Cu
           }
           const transferred = Dec.max(0, new Dec(wallet.credit_balance));
           const closed = await terminateLocked(tx, scope, wallet, `${wallet.id}_conversion_debit`);
-          const now = clock.now();
-          let created = await repo.insertWallet(tx, {
-            id: newId('wallet'),
-            tenant_id: scope.tenantId,
-            environment_id: scope.environmentId,
+          let created = await openWallet(tx, scope, {
             customer_id: wallet.customer_id,
             currency: wallet.currency,
             name: `Postpaid Wallet - ${wallet.currency.toUpperCase()}`,
             description: `Converted from prepaid wallet ${wallet.id}`,
-            metadata: JSON.stringify({ ...(wallet.metadata ?? {}), converted_from: wallet.id }),
+            metadata: { ...(wallet.metadata ?? {}), converted_from: wallet.id },
             wallet_type: 'POST_PAID',
-            wallet_status: 'active',
-            credit_balance: '0',
-            balance: '0',
             conversion_rate: wallet.conversion_rate,
             topup_conversion_rate: wallet.topup_conversion_rate,
-            config: JSON.stringify({ allowed_price_types: ['ALL'] }),
-            auto_topup: wallet.auto_topup ? JSON.stringify(wallet.auto_topup) : null,
-            alert_settings: wallet.alert_settings ? JSON.stringify(wallet.alert_settings) : null,
-            alert_state: 'ok',
-            credit_alert_state: 'ok',
-            auto_topup_armed: true,
-            last_auto_topup_at: null,
-            status: 'published',
-            created_at: now,
-            updated_at: now,
-            created_by: '',
-            updated_by: '',
+            allowed_price_types: ['ALL'],
+            auto_topup: wallet.auto_topup,
+            alert_settings: wallet.alert_settings,
           });
-          if (listeners.length > 0) await emit(tx, scope, { type: 'wallet.created', wallet: walletView(created) });
           if (transferred.gt(0)) {
             const credited = await creditInLockedWallet(tx, scope, created, {
               credits: transferred,
