@@ -34,8 +34,14 @@ export function createOutbox(deps: { clock: Clock; singleWriter?: boolean }): Ou
   const cache = new Map<string, Filters>();
   let cachedGeneration = -1;
 
+  /** Enabled endpoints of the environment that receive `type` (an empty filter receives everything). */
   async function subscribers(tx: Tx, scope: Scope, type: string): Promise<string[]> {
-    if (!deps.singleWriter) return repo.listEndpointIdsSubscribedTo(tx, scope, type);
+    const filters = await enabledEndpoints(tx, scope);
+    return filters.filter((f) => f.eventTypes.length === 0 || f.eventTypes.includes(type)).map((f) => f.id);
+  }
+
+  async function enabledEndpoints(tx: Tx, scope: Scope): Promise<Filters> {
+    if (!deps.singleWriter) return repo.listEnabledEndpointFilters(tx, scope);
     if (cachedGeneration !== repo.endpointsGeneration()) {
       cache.clear();
       cachedGeneration = repo.endpointsGeneration();
@@ -48,7 +54,7 @@ export function createOutbox(deps: { clock: Clock; singleWriter?: boolean }): Ou
       // An endpoint write while reading: do not keep what may already be stale.
       if (generation === repo.endpointsGeneration()) cache.set(key, filters);
     }
-    return filters.filter((f) => f.eventTypes.length === 0 || f.eventTypes.includes(type)).map((f) => f.id);
+    return filters;
   }
 
   return {

@@ -99,20 +99,6 @@ export async function listEnabledEndpointFilters(db: Executor, scope: Scope) {
   return rows.map((r) => ({ id: r.id, eventTypes: r.event_types as string[] }));
 }
 
-/** Enabled endpoints of the environment that receive `eventType` (an empty filter receives everything). */
-export async function listEndpointIdsSubscribedTo(db: Executor, scope: Scope, eventType: string): Promise<string[]> {
-  const rows = await db
-    .selectFrom('webhook_endpoints')
-    .select('id')
-    .where('tenant_id', '=', scope.tenantId)
-    .where('environment_id', '=', scope.environmentId)
-    .where('enabled', '=', true)
-    .where(sql<boolean>`(event_types = '[]'::jsonb or event_types @> jsonb_build_array(${eventType}::text))`)
-    .orderBy('id')
-    .execute();
-  return rows.map((r) => r.id);
-}
-
 // ---------------------------------------------------------------------------------------------------------------
 // Messages and attempts (request side: always scoped)
 
