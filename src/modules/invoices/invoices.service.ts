@@ -1169,10 +1169,8 @@ export function createInvoicesService(deps: {
           const invoice = await lockInvoice(tx, scope, candidate.id);
           if (invoice.invoice_status !== 'DRAFT') return false;
           const view = await finalizeLocked(tx, scope, invoice);
-          const hasPostpaid = (await wallets.listActiveWalletsInTransaction(tx, scope, view.customer_id)).some(
-            (w) => w.wallet_type === 'POST_PAID' && w.currency === view.currency && new Dec(w.balance).gt(0),
-          );
-          if (hasPostpaid && !PAID.includes(view.payment_status) && new Dec(view.amount_remaining).gt(0)) {
+          // The attempt picks the POST_PAID wallets itself (none: it pays nothing and writes nothing).
+          if (!PAID.includes(view.payment_status) && new Dec(view.amount_remaining).gt(0)) {
             await attemptPaymentInTransaction(tx, scope, view.id);
           }
           return true;
