@@ -1,5 +1,5 @@
 import type { Insertable, Selectable, Updateable } from 'kysely';
-import { sql } from 'kysely';
+import { CompiledQuery, sql } from 'kysely';
 import type { Executor } from '../../platform/db/database.ts';
 import {
   applyFilters,
@@ -63,30 +63,94 @@ export function findWalletById(db: Executor, scope: Scope, id: string, options: 
   return query.executeTakeFirst();
 }
 
+/** An open credit lot as the drain planner reads it. */
+export interface OpenLotRow {
+  id: string;
+  priority: number | null;
+  expiry_date: Date | null;
+  credit_amount: string;
+  credits_available: string;
+}
+
+/**
+ * The locking read of a ledger write, as fixed SQL text (built once, not by the query builder on every request):
+ * the wallet row, locked, plus whether the idempotency key is already used in the environment (one probe of the
+ * idempotency index; id and hash travel as "id hash" — an id never contains a space).
+ *
+ * For a debit it also reads the first page of open lots in drain order (`open_lots`, a JSON array) in the same
+ * round trip. That read runs with the statement's snapshot, taken before the row lock was granted: if another
+ * transaction changed the wallet between the snapshot and the lock (PostgreSQL, concurrent writers of one wallet),
+ * the lots seen may be stale. Every change of a wallet's lots also updates the wallet row in the same transaction
+ * (a credit or debit changes the balance; completing a pending top-up writes the balances), so comparing the
+ * locked row version with the version the snapshot sees (`xmin`) tells whether the lots are current; when they are
+ * not, the caller reads them again (`lots_current = false`). On the embedded engine writes are serialized on its
+ * one connection and the lots are always current.
+ */
+const LOCK_SELECT = `select w.*, (
+    select k.id || ' ' || k.request_hash from wallet_transactions k
+     where k.tenant_id = $1 and k.environment_id = $2 and k.idempotency_key = $4 and k.status = 'published') as key_holder`;
+const LOCK_FROM = `
+  from wallets w
+ where w.tenant_id = $1 and w.environment_id = $2 and w.id = $3 and w.status = 'published'
+   for update of w`;
+const LOCK_FOR_CREDIT_SQL = `${LOCK_SELECT}${LOCK_FROM}`;
+const LOCK_FOR_DEBIT_SQL = `${LOCK_SELECT},
+  (select coalesce(json_agg(json_build_array(l.id, l.priority, l.expiry_date, l.credit_amount::text,
+                                             l.credits_available::text)), '[]'::json)
+     from (select id, priority, expiry_date, credit_amount, credits_available from wallet_transactions
+            where wallet_id = w.id and type = 'credit' and transaction_status = 'completed' and credits_available > 0
+              and (expiry_date is null or expiry_date >= $5)
+            order by priority asc nulls last, expiry_date asc nulls last, credit_amount desc, id asc
+            limit $6) l) as open_lots,
+  w.xmin = (select s.xmin from wallets s where s.id = w.id) as lots_current${LOCK_FROM}`;
+
+type LockedRow = WalletRow & {
+  key_holder: string | null;
+  open_lots?: Array<[string, number | null, string | null, string, string]>;
+  lots_current?: boolean;
+};
+
 /**
  * Locks a wallet for a ledger write and, in the same round trip, says whether an idempotency key is already used
- * in the environment (the transaction id and request hash of the entry holding it).
+ * (the transaction id and request hash of the entry holding it) and, with `lots`, reads the first `lots.limit` open
+ * lots eligible at `lots.eligibleAt` in drain order. `openLots` is null when not asked for or not current.
  */
-export async function lockWalletForWrite(db: Executor, scope: Scope, id: string, idempotencyKey: string) {
-  // One probe of the idempotency index; id and hash travel as "id hash" (an id never contains a space).
-  const keyed = sql<string | null>`(
-    select k.id || ' ' || k.request_hash from wallet_transactions k
-     where k.tenant_id = ${scope.tenantId} and k.environment_id = ${scope.environmentId}
-       and k.idempotency_key = ${idempotencyKey} and k.status = 'published')`;
-  const row = await db
-    .selectFrom('wallets')
-    .selectAll()
-    .select(keyed.as('key_holder'))
-    .where('tenant_id', '=', scope.tenantId)
-    .where('environment_id', '=', scope.environmentId)
-    .where('id', '=', id)
-    .where('status', '=', 'published')
-    .forUpdate()
-    .executeTakeFirst();
+export async function lockWalletForWrite(
+  db: Executor,
+  scope: Scope,
+  id: string,
+  idempotencyKey: string,
+  lots?: { eligibleAt: Date; limit: number },
+) {
+  const query = lots
+    ? CompiledQuery.raw(LOCK_FOR_DEBIT_SQL, [
+        scope.tenantId,
+        scope.environmentId,
+        id,
+        idempotencyKey,
+        lots.eligibleAt,
+        lots.limit,
+      ])
+    : CompiledQuery.raw(LOCK_FOR_CREDIT_SQL, [scope.tenantId, scope.environmentId, id, idempotencyKey]);
+  const row = (await db.executeQuery<LockedRow>(query as CompiledQuery<LockedRow>)).rows[0];
   if (!row) return undefined;
-  const { key_holder: holder, ...wallet } = row;
+  const { key_holder: holder, open_lots: lotTuples, lots_current: current, ...wallet } = row;
   const [transactionId, requestHash] = holder ? holder.split(' ') : [];
-  return { wallet: wallet as WalletRow, key: transactionId ? { transactionId, requestHash: requestHash ?? '' } : null };
+  const openLots: OpenLotRow[] | null =
+    lotTuples && current
+      ? lotTuples.map(([lotId, priority, expiry, creditAmount, available]) => ({
+          id: lotId,
+          priority,
+          expiry_date: expiry === null ? null : new Date(expiry),
+          credit_amount: creditAmount,
+          credits_available: available,
+        }))
+      : null;
+  return {
+    wallet: wallet as WalletRow,
+    key: transactionId ? { transactionId, requestHash: requestHash ?? '' } : null,
+    openLots,
+  };
 }
 
 export function updateWalletById(db: Executor, scope: Scope, id: string, changes: Updateable<WalletsTable>) {
@@ -254,11 +318,48 @@ export function listOpenLotsByWalletId(
     .execute();
 }
 
+/** SQL text of appendLedgerEntry per shape (columns, number of drained lots, balances or not); built once each. */
+const appendSqlCache = new Map<string, string>();
+
+function appendSql(columns: string[], lotCount: number, withBalances: boolean): string {
+  const cacheKey = `${columns.join(',')}|${lotCount}|${withBalances}`;
+  let text = appendSqlCache.get(cacheKey);
+  if (text !== undefined) return text;
+  // Parameters in the order appendLedgerEntry pushes them: the lots' (now, wallet id, then id and credits_available
+  // per lot), the balances' (tenant, environment, wallet id, credit balance, balance, updated_at), then the row.
+  // Only parameters the text uses are sent (the server cannot type an unused one).
+  let n = 0;
+  const ctes: string[] = [];
+  if (lotCount > 0) {
+    const now = ++n;
+    const walletId = ++n;
+    const values = Array.from({ length: lotCount }, () => `($${++n}, $${++n}::numeric)`).join(', ');
+    ctes.push(`drained as (
+      update wallet_transactions as t
+         set credits_available = v.available, updated_at = $${now}
+        from (values ${values}) as v(id, available)
+       where t.id = v.id and t.wallet_id = $${walletId} and t.type = 'credit')`);
+  }
+  if (withBalances) {
+    ctes.push(`balanced as (
+      update wallets
+         set credit_balance = $${n + 4}, balance = $${n + 5}, updated_at = $${n + 6}
+       where tenant_id = $${n + 1} and environment_id = $${n + 2} and id = $${n + 3})`);
+    n += 6;
+  }
+  const names = columns.map((c) => `"${c}"`).join(', ');
+  const placeholders = columns.map(() => `$${++n}`).join(', ');
+  text = `${ctes.length > 0 ? `with ${ctes.join(', ')} ` : ''}insert into wallet_transactions (${names}) values (${placeholders})`;
+  if (appendSqlCache.size < 256) appendSqlCache.set(cacheKey, text);
+  return text;
+}
+
 /**
  * Appends one ledger entry in one statement: drains the given lots (absolute credits_available), inserts the entry,
  * and writes the wallet's new balances (absolute values; omitted for a pending credit, which changes no balance).
  * The caller holds the wallet's row lock and computed every value. One statement instead of three, because on the
- * embedded engine every statement is a round trip into WebAssembly and dominates the cost of a write.
+ * embedded engine every statement is a round trip into WebAssembly and dominates the cost of a write; its text is
+ * fixed per shape, so it is built once rather than by the query builder on every write.
  */
 export async function appendLedgerEntry(
   db: Executor,
@@ -270,27 +371,16 @@ export async function appendLedgerEntry(
   },
 ) {
   const { row, lots, balances } = entry;
-  const ctes = [];
-  if (lots.length > 0) {
-    const values = sql.join(lots.map((u) => sql`(${u.id}, ${u.credits_available}::numeric)`));
-    ctes.push(sql`drained as (
-      update wallet_transactions as t
-         set credits_available = v.available, updated_at = ${row.created_at}
-        from (values ${values}) as v(id, available)
-       where t.id = v.id and t.wallet_id = ${row.wallet_id} and t.type = 'credit')`);
-  }
-  if (balances) {
-    ctes.push(sql`balanced as (
-      update wallets
-         set credit_balance = ${balances.credit_balance}, balance = ${balances.balance},
-             updated_at = ${balances.updated_at}
-       where tenant_id = ${scope.tenantId} and environment_id = ${scope.environmentId} and id = ${row.wallet_id})`);
-  }
   const columns = Object.keys(row) as Array<keyof typeof row>;
-  await sql`
-    ${ctes.length > 0 ? sql`with ${sql.join(ctes)}` : sql``}
-    insert into wallet_transactions (${sql.join(columns.map((c) => sql.ref(c)))})
-    values (${sql.join(columns.map((c) => sql`${row[c]}`))})`.execute(db);
+  const parameters: unknown[] = [];
+  if (lots.length > 0) parameters.push(row.created_at, row.wallet_id);
+  for (const lot of lots) parameters.push(lot.id, lot.credits_available);
+  if (balances) {
+    parameters.push(scope.tenantId, scope.environmentId, row.wallet_id);
+    parameters.push(balances.credit_balance, balances.balance, balances.updated_at);
+  }
+  for (const column of columns) parameters.push(row[column]);
+  await db.executeQuery(CompiledQuery.raw(appendSql(columns, lots.length, balances !== null), parameters));
 }
 
 export function updateWalletTransactionById(

@@ -485,6 +485,8 @@ export function createWalletsService(deps: { db: Db; clock: Clock; customers: Cu
     eligible_at: Date | null;
     /** Drain only this lot (credit expiry). */
     only_lot_id?: string;
+    /** The first FIRST_LOT_PAGE open lots eligible at eligible_at, already read with the wallet's lock. */
+    first_lots?: repo.OpenLotRow[] | null;
   }
 
   /**
@@ -585,12 +587,15 @@ export function createWalletsService(deps: { db: Db; clock: Clock; customers: Cu
     let covered: Money = new Dec(0);
     // Most debits are covered by the first lot or two: read a small first page, then full pages.
     for (let offset = 0, limit = FIRST_LOT_PAGE; ; offset += limit, limit = LOT_PAGE) {
-      const page = await repo.listOpenLotsByWalletId(tx, walletId, {
-        ...(entry.eligible_at ? { eligibleAt: entry.eligible_at } : {}),
-        ...(entry.only_lot_id ? { onlyId: entry.only_lot_id } : {}),
-        limit,
-        offset,
-      });
+      const page =
+        offset === 0 && entry.first_lots
+          ? entry.first_lots
+          : await repo.listOpenLotsByWalletId(tx, walletId, {
+              ...(entry.eligible_at ? { eligibleAt: entry.eligible_at } : {}),
+              ...(entry.only_lot_id ? { onlyId: entry.only_lot_id } : {}),
+              limit,
+              offset,
+            });
       for (const row of page) {
         const lot = lotOf(row);
         lots.push(lot);
@@ -849,12 +854,15 @@ export function createWalletsService(deps: { db: Db; clock: Clock; customers: Cu
     walletId: string,
     key: string,
     plan: (wallet: repo.WalletRow) => P,
-    fresh: (tx: Tx, wallet: repo.WalletRow, planned: P) => Promise<T>,
+    fresh: (tx: Tx, wallet: repo.WalletRow, planned: P, firstLots: repo.OpenLotRow[] | null) => Promise<T>,
     replay: (executor: Executor, original: repo.WalletTransactionRow) => Promise<T>,
+    /** A debit: read the first page of lots eligible at this instant with the lock (see lockWalletForWrite). */
+    lotsEligibleAt?: Date,
   ): Promise<T> {
+    const lots = lotsEligibleAt ? { eligibleAt: lotsEligibleAt, limit: FIRST_LOT_PAGE } : undefined;
     try {
       return await withTransaction(db, async (tx) => {
-        const locked = await repo.lockWalletForWrite(tx, scope, walletId, key);
+        const locked = await repo.lockWalletForWrite(tx, scope, walletId, key, lots);
         if (!locked) throw notFound('wallet', { wallet_id: walletId });
         const { wallet } = locked;
         const planned = plan(wallet);
@@ -863,7 +871,7 @@ export function createWalletsService(deps: { db: Db; clock: Clock; customers: Cu
           const original = await repo.findWalletTransactionById(tx, scope, locked.key.transactionId);
           if (original) return replay(tx, original);
         }
-        return fresh(tx, wallet, planned);
+        return fresh(tx, wallet, planned, locked.openLots);
       });
     } catch (error) {
       if (!isUniqueViolation(error, repo.WALLET_TRANSACTION_UNIQUE_IDEMPOTENCY)) throw error;
@@ -938,6 +946,7 @@ export function createWalletsService(deps: { db: Db; clock: Clock; customers: Cu
     input: DebitInput,
     credits: Money,
     hash: string,
+    firstLots: repo.OpenLotRow[] | null = null,
   ): Promise<{ wallet: repo.WalletRow; transaction: repo.WalletTransactionRow }> {
     if (wallet.wallet_status !== 'active') {
       throw invalidOperation(`wallet is ${wallet.wallet_status}; only an active wallet can be debited`, {
@@ -956,6 +965,7 @@ export function createWalletsService(deps: { db: Db; clock: Clock; customers: Cu
       request_hash: hash,
       allow_overdraw: input.transaction_reason === 'MANUAL_BALANCE_DEBIT',
       eligible_at: input.eligible_at ?? clock.now(),
+      first_lots: firstLots,
     });
     return { wallet: await settle(tx, scope, written.wallet), transaction: written.transaction };
   }
@@ -1364,6 +1374,9 @@ export function createWalletsService(deps: { db: Db; clock: Clock; customers: Cu
      */
     async debitWallet(scope: Scope, id: string, input: DebitInput) {
       if (!input.idempotency_key) throw validation('idempotency_key is required');
+      // One instant decides which lots are eligible: the one the lots are read at with the lock.
+      const eligibleAt = input.eligible_at ?? clock.now();
+      const debit = { ...input, eligible_at: eligibleAt };
       return keyed(
         scope,
         id,
@@ -1372,14 +1385,15 @@ export function createWalletsService(deps: { db: Db; clock: Clock; customers: Cu
           const credits = debitCredits(wallet, input);
           return { credits, hash: debitHash(id, input, credits) };
         },
-        async (tx, locked, planned) => {
-          const result = await debitLocked(tx, scope, locked, input, planned.credits, planned.hash);
+        async (tx, locked, planned, firstLots) => {
+          const result = await debitLocked(tx, scope, locked, debit, planned.credits, planned.hash, firstLots);
           return { wallet: walletView(result.wallet), transaction: walletTransactionView(result.transaction) };
         },
         async (executor, original) => ({
           wallet: walletView(await walletRowOrThrow(executor, scope, original.wallet_id)),
           transaction: walletTransactionView(original),
         }),
+        eligibleAt,
       );
     },
 
