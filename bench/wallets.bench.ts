@@ -2,9 +2,19 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { sql } from 'kysely';
+import type pg from 'pg';
+import { listEnabledEndpointFilters } from '../src/modules/webhooks/webhooks.repo.ts';
+import {
+  appendLedgerEntry,
+  listOpenLotsByWalletId,
+  lockWalletForWrite,
+  type WalletTransactionRow,
+} from '../src/modules/wallets/wallets.repo.ts';
 import { type DatabaseHandle, openDatabase, withTransaction } from '../src/platform/db/database.ts';
 import { migrateToLatest } from '../src/platform/db/migrate.ts';
+import { Dec } from '../src/platform/money.ts';
 import {
+  BENCH_DATABASE_URL,
   BENCH_SECONDS,
   type BenchServer,
   call,
@@ -21,9 +31,11 @@ import {
 
 /**
  * Wallets: top-up and debit over HTTP at 1/16/64 clients, on one hot wallet and spread over 1,000 wallets, beside
- * the same ledger write done directly in SQL (lock the wallet row, read the first open lot, drain it, append the
- * entry, write the balances; one transaction). Then `GET /v1/customers/wallets?include_real_time_balance=true` on
- * a wallet with 10,000 ledger entries.
+ * the same ledger write done directly in SQL: the very statements the HTTP path runs (the wallets repository's
+ * locking read — with the first lots for a debit —, the append statement, and on PostgreSQL the outbox's
+ * subscription read), in one transaction, without HTTP, validation, views or events. Statements per operation are
+ * counted on both sides. Then `GET /v1/customers/wallets?include_real_time_balance=true` on a wallet with 10,000
+ * ledger entries.
  */
 const SPREAD_WALLETS = Number(process.env.BENCH_WALLETS ?? 1000);
 const CONCURRENCY = [1, 16, 64];
@@ -159,44 +171,152 @@ async function measured(pid: number | undefined, phase: () => Promise<LoadResult
   return { result, cpuMsPerOp };
 }
 
-/** One ledger write in plain SQL: what the service does, without validation, events, alerts or HTTP. */
+/** Counts the statements sent on a pool's connections (install before the first connection is made). */
+function countStatements(pool: pg.Pool): { count: number } {
+  const counter = { count: 0 };
+  pool.on('connect', (client) => {
+    const original = client.query.bind(client) as (...args: unknown[]) => unknown;
+    (client as unknown as { query: (...args: unknown[]) => unknown }).query = (...args: unknown[]) => {
+      counter.count++;
+      return original(...args);
+    };
+  });
+  return counter;
+}
+
+const SQL_SCOPE = { tenantId: 't', environmentId: 'e' };
+/** The size of the first lot page a debit reads with its lock (FIRST_LOT_PAGE in wallets.service.ts). */
+const FIRST_LOT_PAGE = 4;
+
+/**
+ * One ledger write in plain SQL: the statements the service runs for a top-up or debit of 1 credit (same text,
+ * same parameters), in one transaction — without HTTP, validation, idempotency hashing, views or events.
+ */
 async function sqlWrite(database: DatabaseHandle, walletId: string, kind: 'credit' | 'debit') {
   await withTransaction(database.db, async (tx) => {
-    const wallet = await sql<{ credit_balance: string }>`
-      select credit_balance from wallets where id = ${walletId} for update`.execute(tx);
-    const before = wallet.rows[0]?.credit_balance ?? '0';
     const id = `s-${process.pid}-${sequence++}`;
+    const now = new Date();
+    const locked = await lockWalletForWrite(
+      tx,
+      SQL_SCOPE,
+      walletId,
+      id,
+      kind === 'debit' ? { eligibleAt: now, limit: FIRST_LOT_PAGE } : undefined,
+    );
+    if (!locked) throw new Error(`no wallet ${walletId}`);
+    const before = new Dec(locked.wallet.credit_balance);
+    const after = kind === 'credit' ? before.plus(1) : before.minus(1);
+    let lots: Array<{ id: string; credits_available: string }> = [];
     if (kind === 'debit') {
-      const lot = await sql<{ id: string }>`
-        select id from wallet_transactions
-         where wallet_id = ${walletId} and type = 'credit' and transaction_status = 'completed' and credits_available > 0
-         order by priority asc nulls last, expiry_date asc nulls last, credit_amount desc, id limit 1`.execute(tx);
-      await sql`update wallet_transactions set credits_available = credits_available - 1
-                 where id = ${lot.rows[0]?.id ?? ''}`.execute(tx);
+      const open =
+        locked.openLots ??
+        (await listOpenLotsByWalletId(tx, walletId, { eligibleAt: now, limit: FIRST_LOT_PAGE, offset: 0 }));
+      const lot = open[0];
+      if (lot) lots = [{ id: lot.id, credits_available: new Dec(lot.credits_available).minus(1).toFixed() }];
     }
-    const sign = kind === 'credit' ? sql`+` : sql`-`;
-    await sql`
-      insert into wallet_transactions (id, tenant_id, environment_id, wallet_id, customer_id, type, amount,
-        credit_amount, credit_balance_before, credit_balance_after, credits_available, transaction_status,
-        reference_type, transaction_reason, currency, idempotency_key)
-      values (${id}, 't', 'e', ${walletId}, 'c', ${kind}, 1, 1, ${before}::numeric, ${before}::numeric ${sign} 1,
-        ${kind === 'credit' ? 1 : 0}, 'completed', 'REQUEST', 'MANUAL_BALANCE_DEBIT', 'usd', ${id})`.execute(tx);
-    await sql`update wallets set credit_balance = credit_balance ${sign} 1, balance = balance ${sign} 1,
-               updated_at = now() where id = ${walletId}`.execute(tx);
+    // The outbox asks for the environment's subscribed endpoints on every event with PostgreSQL (embedded, it
+    // keeps them in memory).
+    if (database.engine === 'postgres') await listEnabledEndpointFilters(tx, SQL_SCOPE);
+    const row: WalletTransactionRow = {
+      id,
+      tenant_id: SQL_SCOPE.tenantId,
+      environment_id: SQL_SCOPE.environmentId,
+      wallet_id: walletId,
+      customer_id: locked.wallet.customer_id,
+      type: kind,
+      amount: '1',
+      credit_amount: '1',
+      credit_balance_before: before.toFixed(),
+      credit_balance_after: after.toFixed(),
+      credits_available: kind === 'credit' ? '1' : '0',
+      transaction_status: 'completed',
+      reference_type: kind === 'credit' ? 'EXTERNAL' : 'REQUEST',
+      reference_id: id,
+      description: '',
+      metadata: kind === 'debit' && lots[0] ? { consumed_credit_tx_ids: lots[0].id } : {},
+      expiry_date: null,
+      priority: null,
+      transaction_reason: kind === 'credit' ? 'PURCHASED_CREDIT_DIRECT' : 'MANUAL_BALANCE_DEBIT',
+      currency: 'usd',
+      parent_transaction_id: null,
+      conversion_rate: kind === 'debit' ? '1' : null,
+      topup_conversion_rate: kind === 'credit' ? '1' : null,
+      idempotency_key: id,
+      request_hash: '',
+      status: 'published',
+      created_at: now,
+      updated_at: now,
+      created_by: '',
+      updated_by: '',
+    };
+    await appendLedgerEntry(tx, SQL_SCOPE, {
+      row: { ...row, metadata: JSON.stringify(row.metadata) },
+      lots,
+      balances: { credit_balance: after.toFixed(), balance: after.toFixed(), updated_at: now },
+    });
   });
+}
+
+/**
+ * Statements per HTTP top-up and debit, counted in-process: the app on a counting pool, driven through Fastify's
+ * inject (every hook, validation and serialization runs; only the socket is skipped).
+ */
+async function httpStatementsPerOp(engine: Engine): Promise<{ topUp: number; debit: number }> {
+  const baselineDb = engine === 'postgres' ? await freshPostgresDatabase(BENCH_DATABASE_URL) : undefined;
+  const database = await openDatabase({ databaseUrl: baselineDb?.url, dataDir: 'memory://' });
+  const counter = countStatements(database.pool as pg.Pool);
+  try {
+    await migrateToLatest(database.db);
+    const { buildApp } = await import('../src/app.ts');
+    const { systemClock } = await import('../src/platform/clock.ts');
+    const { app, services } = await buildApp({ database, clock: systemClock });
+    const apiKey = `sk_bench_count_${Date.now()}`;
+    await services.tenancy.bootstrap({ apiKey });
+    const post = async (url: string, payload: Record<string, unknown>) => {
+      const response = await app.inject({ method: 'POST', url, headers: { 'x-api-key': apiKey }, payload });
+      if (response.statusCode !== 200 && response.statusCode !== 201) throw new Error(response.body);
+      return response.json() as { id: string };
+    };
+    const customer = await post('/v1/customers', { external_id: 'counted', name: 'counted' });
+    const wallet = await post('/v1/wallets', {
+      customer_id: customer.id,
+      currency: 'usd',
+      initial_credits_to_load: '1000000',
+    });
+    const per = async (kind: 'top-up' | 'debit') => {
+      const n = 200;
+      const start = counter.count;
+      for (let i = 0; i < n; i++) {
+        await post(
+          `/v1/wallets/${wallet.id}/${kind}`,
+          kind === 'top-up'
+            ? { credits_to_add: '1', transaction_reason: 'PURCHASED_CREDIT_DIRECT', idempotency_key: `c-t-${i}` }
+            : { credits: '1', transaction_reason: 'MANUAL_BALANCE_DEBIT', idempotency_key: `c-d-${i}` },
+        );
+      }
+      return (counter.count - start) / n;
+    };
+    const topUp = await per('top-up');
+    const debit = await per('debit');
+    await app.close();
+    return { topUp, debit };
+  } finally {
+    await database.close();
+    await baselineDb?.drop();
+  }
 }
 
 async function writes(engine: Engine) {
   printHeader(`wallet writes (${engine}); ratio = HTTP ops/s ÷ direct SQL ops/s`);
   const server = await startServer(engine);
-  const baselineDb =
-    engine === 'postgres'
-      ? await freshPostgresDatabase(process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test')
-      : undefined;
+  const baselineDb = engine === 'postgres' ? await freshPostgresDatabase(BENCH_DATABASE_URL) : undefined;
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'tally-bench-wallet-sql-'));
   const database = await openDatabase({ databaseUrl: baselineDb?.url, dataDir, poolMax: 64 });
+  const sqlStatements = countStatements(database.pool as pg.Pool);
   await migrateToLatest(database.db);
   try {
+    const counted = await httpStatementsPerOp(engine);
+    print(`statements per HTTP write (in-process count): top-up ${counted.topUp}, debit ${counted.debit}`);
     const t0 = performance.now();
     const http = await setUpHttp(server);
     const direct = await setUpSql(database);
@@ -227,16 +347,18 @@ async function writes(engine: Engine) {
               return response.status === 200;
             }),
           );
+          const statementsBefore = sqlStatements.count;
           const viaSql = await measured(undefined, () =>
             runLoad(concurrency, BENCH_SECONDS * 1000, async (w, i) =>
               sqlWrite(database, pick(direct, target, w, i), kind === 'top-up' ? 'credit' : 'debit'),
             ),
           );
+          const sqlPerOp = (sqlStatements.count - statementsBefore) / Math.max(1, viaSql.result.ops);
           const where = target === 'hot' ? 'one hot wallet' : `${SPREAD_WALLETS} wallets`;
           const cpu = (m: { cpuMsPerOp: number }) =>
             embedded ? `  cpu ${m.cpuMsPerOp.toFixed(2)} ms/op ≈ ${(1000 / m.cpuMsPerOp).toFixed(0)}/s per core` : '';
           print(formatRow(`HTTP ${kind}, ${where}`, viaHttp.result, viaSql.result) + cpu(viaHttp));
-          print(formatRow(`SQL ${kind}, ${where}`, viaSql.result) + cpu(viaSql));
+          print(formatRow(`SQL ${kind}, ${where}`, viaSql.result) + cpu(viaSql) + `  ${sqlPerOp.toFixed(2)} stmts/op`);
         }
       }
     }
@@ -254,10 +376,7 @@ async function writes(engine: Engine) {
  */
 async function realTimeRead(engine: Engine) {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'tally-bench-wallet-read-'));
-  const pgDatabase =
-    engine === 'postgres'
-      ? await freshPostgresDatabase(process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test')
-      : undefined;
+  const pgDatabase = engine === 'postgres' ? await freshPostgresDatabase(BENCH_DATABASE_URL) : undefined;
   const seedDb = await openDatabase({ databaseUrl: pgDatabase?.url, dataDir });
   await migrateToLatest(seedDb.db);
   const { createServices } = await import('../src/app.ts');
