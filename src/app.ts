@@ -120,6 +120,9 @@ export function createServices(
   subscriptions.onEvent(billing.onSubscriptionCreated);
   billing.onSubscriptionEvent(subscriptionEventEmitter(webhooks.outbox, customers));
   wallets.registerPendingChargesProvider(billing.pendingChargesProvider);
+  // The reference's expiry skip rules (§2.8): billing lagging, an unpaid invoice of the credits' period.
+  wallets.registerExpiryHold(billing.creditExpiryHold);
+  wallets.registerExpiryHold(invoices.creditExpiryHold);
   // A plan change's proration is settled in the change's transaction: credit to the wallet, charges invoiced.
   subscriptions.onProrationInvoice((tx, scope, draft) => billing.settleProration(tx, scope, draft));
   return {
@@ -142,7 +145,7 @@ export type Services = ReturnType<typeof createServices>;
 /** Periodic work of every module; main.ts runs these, tests call the service functions directly. */
 export function backgroundTasks(
   services: Services,
-  options: { invoiceFinalizationDelaySeconds?: number } = {},
+  options: { invoiceFinalizationDelaySeconds?: number; walletExpiryGraceSeconds?: number } = {},
 ): BackgroundTask[] {
   const purgeBatch = 1000;
   return [
@@ -152,7 +155,9 @@ export function backgroundTasks(
       intervalMs: 10 * 60 * 1000,
       run: async () => (await services.idempotency.purgeExpired(purgeBatch)) >= purgeBatch,
     },
-    walletExpiryTask(services.wallets),
+    walletExpiryTask(services.wallets, {
+      ...(options.walletExpiryGraceSeconds !== undefined ? { graceSeconds: options.walletExpiryGraceSeconds } : {}),
+    }),
     services.webhooks.delivery.task,
     billingPeriodsTask(services.billing),
     {

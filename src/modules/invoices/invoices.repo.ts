@@ -355,3 +355,31 @@ export function listDraftsDueForFinalization(db: Executor, writtenBefore: Date, 
     .limit(limit)
     .execute();
 }
+
+/**
+ * The reference's `active_invoice` expiry rule (§2.8): an unpaid DRAFT or FINALIZED SUBSCRIPTION invoice of the
+ * customer in the currency whose period [start, end) contains `createdAt` and ended on or before `expiry`.
+ */
+export async function hasUnpaidInvoiceCoveringLot(
+  db: Executor,
+  scope: Scope,
+  lot: { customer_id: string; currency: string; created_at: Date; expiry_date: Date },
+) {
+  const row = await db
+    .selectFrom('invoices')
+    .select('id')
+    .where('tenant_id', '=', scope.tenantId)
+    .where('environment_id', '=', scope.environmentId)
+    .where('customer_id', '=', lot.customer_id)
+    .where('currency', '=', lot.currency.toLowerCase())
+    .where('status', '=', 'published')
+    .where('invoice_type', '=', 'SUBSCRIPTION')
+    .where('invoice_status', 'in', ['DRAFT', 'FINALIZED'])
+    .where('amount_remaining', '>', '0')
+    .where('period_start', '<=', lot.created_at)
+    .where('period_end', '>', lot.created_at)
+    .where('period_end', '<=', lot.expiry_date)
+    .limit(1)
+    .executeTakeFirst();
+  return row !== undefined;
+}

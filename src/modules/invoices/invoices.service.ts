@@ -8,7 +8,7 @@ import { Dec, type Money, parseDecimal, roundToCurrency, toWire } from '../../pl
 import type { InvoiceDraft, InvoiceDraftLine } from '../billing/draft.ts';
 import type { CustomersService } from '../customers/customers.service.ts';
 import type { PendingChargesProvider } from '../wallets/pending-charges.ts';
-import type { WalletTransactionView, WalletView, WalletsService } from '../wallets/wallets.service.ts';
+import type { ExpiryHold, WalletTransactionView, WalletView, WalletsService } from '../wallets/wallets.service.ts';
 import * as repo from './invoices.repo.ts';
 import { type InvoiceView, invoiceView, wireTotals } from './invoices.views.ts';
 import { renderInvoicePdf } from './pdf.ts';
@@ -463,6 +463,9 @@ export function createInvoicesService(deps: {
           description: `Credits applied to invoice ${invoice.id}`,
           reference_type: 'INVOICE',
           reference_id: invoice.id,
+          // Credits valid at the end of the invoice's period pay it, even once past their expiry: the expiry job
+          // keeps them for this invoice (§2.8 active_invoice) until it is paid.
+          eligible_at: creditsEligibleAt(invoice),
           metadata: {
             invoice_id: invoice.id,
             customer_id: invoice.customer_id,
@@ -477,6 +480,12 @@ export function createInvoicesService(deps: {
       }
     }
     return lines.map((l) => current.get(l.id) as repo.InvoiceLineItemRow);
+  }
+
+  /** The instant a credit must still be valid at to pay the invoice: its period's end once that has passed. */
+  function creditsEligibleAt(invoice: repo.InvoiceRow): Date {
+    const now = clock.now();
+    return invoice.period_end && invoice.period_end.getTime() < now.getTime() ? invoice.period_end : now;
   }
 
   /** `INV-YYYYMM-00001`: per tenant, environment and UTC month of finalization (reference invoice_config defaults). */
@@ -1322,6 +1331,10 @@ export function createInvoicesService(deps: {
      * still pay: Σ amount_remaining when the wallet covers FIXED or ALL, else Σ(usage line amount − prepaid credits −
      * line discount) − Σ amount_paid.
      */
+    /** §2.8 `active_invoice`: a lot an unpaid subscription invoice of its period may still need is kept. */
+    creditExpiryHold: (async (tx, scope, lot) =>
+      (await repo.hasUnpaidInvoiceCoveringLot(tx, scope, lot)) ? 'active_invoice' : null) satisfies ExpiryHold,
+
     unpaidInvoicesProvider: (async (executor, scope, wallet) => {
       if (wallet.wallet_type !== 'PRE_PAID') return {};
       const now = clock.now().getTime();
