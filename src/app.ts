@@ -91,7 +91,13 @@ export function createServices(
     const unit = await findRowByColumn(tx, 'price_units', scope, 'code', code.toLowerCase());
     return unit ? { currency: unit.base_currency, conversion_rate: unit.conversion_rate } : null;
   });
-  const subscriptions = createSubscriptionsService({ db, clock, customers, prices: catalog.prices });
+  const subscriptions = createSubscriptionsService({
+    db,
+    clock,
+    customers,
+    prices: catalog.prices,
+    creditGrants: catalog.creditGrants,
+  });
   catalog.registerEntityCheck('SUBSCRIPTION', subscriptions.exists);
   catalog.plans.addDeletionGuard(subscriptions.planDeletionGuard);
   customers.addDeletionGuard(subscriptions.customerDeletionGuard);

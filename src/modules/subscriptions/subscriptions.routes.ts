@@ -48,7 +48,6 @@ const UNSUPPORTED_CREATE_FIELDS = [
   'commitment_amount',
   'commitment_duration',
   'coupons',
-  'credit_grants',
   'enable_true_up',
   'gateway_payment_method_id',
   'inheritance',
@@ -144,6 +143,7 @@ export function registerSubscriptionRoutes(app: App, subscriptions: Subscription
           subscription_status: request.body.subscription_status ?? undefined,
           addons: request.body.addons ?? undefined,
           override_line_items: request.body.override_line_items ?? undefined,
+          credit_grants: request.body.credit_grants ?? undefined,
         }),
       ),
   );

@@ -1,7 +1,7 @@
 import type { Clock } from '../../platform/clock.ts';
 import { type Db, type Executor, type Tx, withTransaction } from '../../platform/db/database.ts';
 import { type FilterCondition, pageOf, parseExpand, type SortCondition } from '../../platform/db/query.ts';
-import { invalidOperation, notFound, validation } from '../../platform/errors.ts';
+import { AppError, invalidOperation, notFound, validation } from '../../platform/errors.ts';
 import type { Scope } from '../../platform/http/context.ts';
 import { newId } from '../../platform/ids.ts';
 import { columnToWire } from '../../platform/money.ts';
@@ -22,6 +22,7 @@ import { createPlanChangeUseCases } from './plan-change.ts';
 import type { Selectable } from 'kysely';
 import type { PricesTable } from '../../platform/db/schema.ts';
 import type { PricesService } from '../catalog/prices.service.ts';
+import type { CreateCreditGrantInput, CreditGrantsService } from '../catalog/credit-grants.service.ts';
 import { dec, toWire } from '../../platform/money.ts';
 
 export const CANCELLATION_TYPES = ['immediate', 'end_of_period', 'scheduled_date'] as const;
@@ -51,7 +52,12 @@ export interface CreateSubscriptionInput {
   subscription_status?: string | undefined;
   addons?: AttachAddonInput[] | undefined;
   override_line_items?: OverrideLineItemInput[] | undefined;
+  /** Grants of this subscription only (scope SUBSCRIPTION implied), beside the plan's copied grants. */
+  credit_grants?: SubscriptionCreditGrantInput[] | undefined;
 }
+
+/** A CreateCreditGrantRequest of the create body: `scope` may be omitted (it is SUBSCRIPTION). */
+export type SubscriptionCreditGrantInput = Omit<CreateCreditGrantInput, 'scope'> & { scope?: string | undefined };
 
 /** A plan price overridden for this subscription: a new quantity, or new pricing (a subscription-scoped copy). */
 export interface OverrideLineItemInput {
@@ -348,6 +354,8 @@ export interface SubscriptionInternals {
     override: Omit<OverrideLineItemInput, 'price_id' | 'quantity'>,
     from: Date,
   ): Promise<PriceRow>;
+  /** A draft activated at `to`: its own grants that started with the draft start then (catalog). */
+  moveGrantStarts(tx: Tx, scope: Scope, subscriptionId: string, from: Date, to: Date): Promise<void>;
 }
 
 /** `subscription_status` on create: only `draft` is accepted (a subscription that starts on activation). */
@@ -363,6 +371,7 @@ export function createSubscriptionsService(deps: {
   clock: Clock;
   customers: Pick<CustomersService, 'findCustomerInTransaction'>;
   prices: Pick<PricesService, 'insertPrice'>;
+  creditGrants: Pick<CreditGrantsService, 'insertCreditGrant' | 'moveSubscriptionGrantStarts'>;
 }) {
   const { db, clock } = deps;
   const listeners: SubscriptionEventListener[] = [];
@@ -623,6 +632,54 @@ export function createSubscriptionsService(deps: {
     return out;
   }
 
+  /**
+   * The create body's `credit_grants`, written as SUBSCRIPTION grants of the new subscription in its create
+   * transaction through the catalog's own insert (the same validation as POST /v1/creditgrants; a refused grant
+   * rolls the whole create back). `start_date` defaults to the subscription's start and may not be before it. The
+   * billing hook then applies them with the plan's copied grants (first application now, recurring by the job).
+   */
+  async function insertRequestGrants(
+    tx: Tx,
+    scope: Scope,
+    subscription: repo.SubscriptionRow,
+    grants: SubscriptionCreditGrantInput[],
+  ) {
+    for (const [index, grant] of grants.entries()) {
+      const field = `credit_grants[${index}]`;
+      if (grant.scope !== undefined && grant.scope !== 'SUBSCRIPTION') {
+        throw validation(`${field}.scope must be SUBSCRIPTION (grants of the create body belong to the subscription)`, {
+          field: `${field}.scope`,
+        });
+      }
+      for (const owner of ['plan_id', 'addon_id', 'subscription_id'] as const) {
+        if (grant[owner]) {
+          throw validation(`${field}.${owner} is not allowed: the grant belongs to the subscription being created`, {
+            field: `${field}.${owner}`,
+          });
+        }
+      }
+      const start = parseTime(grant.start_date, `${field}.start_date`) ?? subscription.start_date;
+      if (start.getTime() < subscription.start_date.getTime()) {
+        throw validation(`${field}.start_date must not be before the subscription's start_date`, {
+          field: `${field}.start_date`,
+        });
+      }
+      try {
+        await deps.creditGrants.insertCreditGrant(tx, scope, {
+          ...grant,
+          scope: 'SUBSCRIPTION',
+          subscription_id: subscription.id,
+          start_date: start.toISOString(),
+        });
+      } catch (error) {
+        if (error instanceof AppError && error.code === 'validation_error') {
+          throw validation(`${field}: ${error.message}`, { field, ...(error.details ?? {}) });
+        }
+        throw error;
+      }
+    }
+  }
+
   const internals: SubscriptionInternals = {
     db,
     clock,
@@ -633,6 +690,8 @@ export function createSubscriptionsService(deps: {
     insertPriceLineItems,
     repriceCopy,
     customerView: (tx, scope, id) => deps.customers.findCustomerInTransaction(tx, scope, id),
+    moveGrantStarts: (tx, scope, id, from, to) =>
+      deps.creditGrants.moveSubscriptionGrantStarts(tx, scope, id, from, to),
   };
   const addons = createAddonUseCases(internals);
   const lifecycle = createLifecycleUseCases(internals);
@@ -748,6 +807,7 @@ export function createSubscriptionsService(deps: {
           });
         }
         for (const addon of input.addons ?? []) await addons.attachInTransaction(tx, scope, row, addon);
+        await insertRequestGrants(tx, scope, row, input.credit_grants ?? []);
         const items = await repo.findLineItems(tx, scope, [row.id]);
         const view = subscriptionView(row, items);
         await emit(tx, scope, {
