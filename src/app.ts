@@ -177,6 +177,12 @@ export function backgroundTasks(
           })
         ).more,
     },
+    {
+      // invoice.payment.overdue once per invoice whose due date passed unpaid.
+      name: 'invoices.notify-overdue',
+      intervalMs: 60_000,
+      run: async () => (await services.invoices.notifyOverdueInvoices({ limit: 100 })).more,
+    },
   ];
 }
 

@@ -337,6 +337,7 @@ export const WEBHOOK_EVENTS = {
   'invoice.update.payment': invoiceEvent,
   'invoice.update.voided': invoiceEvent,
   'invoice.update': invoiceEvent,
+  'invoice.payment.overdue': invoiceEvent,
   'payment.created': paymentEvent,
   'payment.updated': paymentEvent,
   'payment.success': paymentEvent,
