@@ -16,7 +16,7 @@ import { createEventsService } from './modules/events/events.service.ts';
 import { registerInvoiceRoutes } from './modules/invoices/invoices.routes.ts';
 import { createInvoicesService } from './modules/invoices/invoices.service.ts';
 import { registerSubscriptionRoutes } from './modules/subscriptions/subscriptions.routes.ts';
-import { createSubscriptionsService } from './modules/subscriptions/subscriptions.service.ts';
+import { createSubscriptionsService, renewalDueTask } from './modules/subscriptions/subscriptions.service.ts';
 import { registerAnalyticsRoutes } from './modules/events/analytics.routes.ts';
 import { createAnalyticsService } from './modules/events/analytics.service.ts';
 import { registerUsageSummaryRoutes } from './modules/subscriptions/usage-summary.routes.ts';
@@ -151,7 +151,11 @@ export type Services = ReturnType<typeof createServices>;
 /** Periodic work of every module; main.ts runs these, tests call the service functions directly. */
 export function backgroundTasks(
   services: Services,
-  options: { invoiceFinalizationDelaySeconds?: number; walletExpiryGraceSeconds?: number } = {},
+  options: {
+    invoiceFinalizationDelaySeconds?: number;
+    walletExpiryGraceSeconds?: number;
+    renewalDueLeadHours?: number;
+  } = {},
 ): BackgroundTask[] {
   const purgeBatch = 1000;
   return [
@@ -177,6 +181,9 @@ export function backgroundTasks(
           })
         ).more,
     },
+    renewalDueTask(services.subscriptions, {
+      ...(options.renewalDueLeadHours !== undefined ? { leadHours: options.renewalDueLeadHours } : {}),
+    }),
     {
       // invoice.payment.overdue once per invoice whose due date passed unpaid.
       name: 'invoices.notify-overdue',

@@ -27,6 +27,8 @@ export interface Config {
   invoiceFinalizationDelaySeconds: number;
   /** Credit lots are expired this long after their expiry_date (WALLET_EXPIRY_GRACE_SECONDS; the reference's 6 h). */
   walletExpiryGraceSeconds: number;
+  /** subscription.renewal.due is sent this long before a period end (SUBSCRIPTION_RENEWAL_DUE_LEAD_HOURS). */
+  subscriptionRenewalDueLeadHours: number;
 }
 
 function intFromEnv(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
@@ -64,5 +66,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     webhookDeliveryEnabled: !['off', 'false', '0'].includes((env.WEBHOOK_DELIVERY || 'on').toLowerCase()),
     invoiceFinalizationDelaySeconds: intFromEnv(env, 'INVOICE_FINALIZATION_DELAY_SECONDS', 7200),
     walletExpiryGraceSeconds: intFromEnv(env, 'WALLET_EXPIRY_GRACE_SECONDS', 21600),
+    subscriptionRenewalDueLeadHours: intFromEnv(env, 'SUBSCRIPTION_RENEWAL_DUE_LEAD_HOURS', 24),
   };
 }

@@ -167,3 +167,117 @@ describe('invoice.payment.overdue', () => {
     assert.ok(rows.every((r) => r.overdue_notified_at !== null));
   });
 });
+
+describe('subscription.renewal.due', () => {
+  /** A tenant with an endpoint, a customer and a monthly plan with a fixed fee. */
+  async function planSetup() {
+    const tenant = await tenantWithEndpoint();
+    const customer = await createCustomer(h, tenant);
+    const plan = await ok(tenant, 'POST', '/v1/plans', { name: 'Monthly' });
+    await ok(tenant, 'POST', '/v1/prices', {
+      entity_type: 'PLAN',
+      entity_id: plan.id,
+      type: 'FIXED',
+      billing_model: 'FLAT_FEE',
+      billing_cadence: 'RECURRING',
+      billing_period: 'MONTHLY',
+      invoice_cadence: 'ADVANCE',
+      price_unit_type: 'FIAT',
+      currency: 'usd',
+      amount: '10',
+    });
+    const subscribe = (body: Record<string, unknown> = {}) =>
+      ok(tenant, 'POST', '/v1/subscriptions', {
+        plan_id: plan.id,
+        customer_id: customer.id,
+        currency: 'usd',
+        billing_period: 'MONTHLY',
+        start_date: '2026-05-01T00:00:00Z',
+        ...body,
+      });
+    return { tenant, subscribe };
+  }
+
+  it('is emitted once per period for active and trialing subscriptions that renew, within the lead time', async () => {
+    clock.set('2026-05-01T00:00:00Z');
+    const { tenant, subscribe } = await planSetup();
+    const active = await subscribe({ lookup_key: 'active' });
+    const trialing = await subscribe({ lookup_key: 'trialing', trial_period_days: 7 });
+    const endOfPeriod = await subscribe({ lookup_key: 'end-of-period' });
+    await ok(tenant, 'POST', `/v1/subscriptions/${endOfPeriod.id}/cancel`, { cancellation_type: 'end_of_period' });
+    const scheduled = await subscribe({ lookup_key: 'scheduled' });
+    await ok(tenant, 'POST', `/v1/subscriptions/${scheduled.id}/cancel`, {
+      cancellation_type: 'scheduled_date',
+      cancel_at: '2026-05-20T00:00:00Z',
+    });
+    await subscribe({ lookup_key: 'ends', end_date: '2026-06-01T00:00:00Z' });
+    const paused = await subscribe({ lookup_key: 'paused' });
+    await ok(tenant, 'POST', `/v1/subscriptions/${paused.id}/pause`, { pause_mode: 'immediate' });
+    await subscribe({ lookup_key: 'draft', subscription_status: 'draft' });
+    const later = await subscribe({ lookup_key: 'later', end_date: '2026-06-15T00:00:00Z' });
+
+    // Just outside the default 24 h lead: nothing; then inside it.
+    clock.set('2026-05-30T23:59:59Z');
+    await h.services.subscriptions.notifyRenewalsDue();
+    assert.deepEqual(await messages(tenant, 'subscription.renewal.due'), []);
+    clock.set('2026-05-31T00:00:00Z');
+    // Three runs at once and one more after: one message per subscription.
+    await Promise.all([
+      h.services.subscriptions.notifyRenewalsDue(),
+      h.services.subscriptions.notifyRenewalsDue(),
+      h.services.subscriptions.notifyRenewalsDue(),
+    ]);
+    clock.set('2026-05-31T12:00:00Z');
+    await h.services.subscriptions.notifyRenewalsDue();
+    const first = await messages(tenant, 'subscription.renewal.due');
+    assert.deepEqual(first.map((p) => [p.subscription.lookup_key, p.subscription.subscription_status]).sort(), [
+      ['active', 'active'],
+      ['later', 'active'],
+      ['trialing', 'trialing'],
+    ]);
+    const payload = first.find((p) => p.subscription.id === active.id)!.subscription;
+    assert.deepEqual(
+      [payload.current_period_start, payload.current_period_end, payload.customer.external_id],
+      ['2026-05-01T00:00:00.000Z', '2026-06-01T00:00:00.000Z', 'cust-1'],
+    );
+    assert.ok(first.some((p) => p.subscription.id === trialing.id));
+
+    // The billing job renews them; the next period is notified again, 24 h before its end. "later" ends on Jun 15.
+    clock.set('2026-06-01T00:00:00Z');
+    const billed = await h.services.billing.advancePeriods();
+    assert.deepEqual(billed.failed, []);
+    clock.set('2026-06-29T23:00:00Z');
+    await h.services.subscriptions.notifyRenewalsDue();
+    assert.equal((await messages(tenant, 'subscription.renewal.due')).length, 3);
+    clock.set('2026-06-30T00:00:00Z');
+    await h.services.subscriptions.notifyRenewalsDue();
+    await h.services.subscriptions.notifyRenewalsDue();
+    const all = await messages(tenant, 'subscription.renewal.due');
+    assert.deepEqual(
+      all
+        .slice(3)
+        .map((p) => [p.subscription.lookup_key, p.subscription.current_period_end])
+        .sort(),
+      [
+        ['active', '2026-07-01T00:00:00.000Z'],
+        ['trialing', '2026-07-01T00:00:00.000Z'],
+      ],
+    );
+    assert.ok(!all.slice(3).some((p) => p.subscription.id === later.id));
+  });
+
+  it('honours the configured lead time, and a cancellation made after the notice stops the next one', async () => {
+    clock.set('2026-05-01T00:00:00Z');
+    const { tenant, subscribe } = await planSetup();
+    const sub = await subscribe();
+    clock.set('2026-05-29T00:00:00Z');
+    await h.services.subscriptions.notifyRenewalsDue({ leadHours: 24 });
+    assert.equal((await messages(tenant, 'subscription.renewal.due')).length, 0);
+    await h.services.subscriptions.notifyRenewalsDue({ leadHours: 72 });
+    assert.equal((await messages(tenant, 'subscription.renewal.due')).length, 1);
+    await ok(tenant, 'POST', `/v1/subscriptions/${sub.id}/cancel`, { cancellation_type: 'end_of_period' });
+    clock.set('2026-05-31T12:00:00Z');
+    await h.services.subscriptions.notifyRenewalsDue();
+    assert.equal((await messages(tenant, 'subscription.renewal.due')).length, 1);
+  });
+});

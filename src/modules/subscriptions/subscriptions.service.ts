@@ -1,3 +1,4 @@
+import type { BackgroundTask } from '../../platform/background/runner.ts';
 import type { Clock } from '../../platform/clock.ts';
 import { type Db, type Executor, type Tx, withTransaction } from '../../platform/db/database.ts';
 import { type FilterCondition, pageOf, parseExpand, type SortCondition } from '../../platform/db/query.ts';
@@ -29,6 +30,8 @@ export const CANCELLATION_TYPES = ['immediate', 'end_of_period', 'scheduled_date
 export type CancellationType = (typeof CANCELLATION_TYPES)[number];
 export const COLLECTION_METHODS = ['charge_automatically', 'send_invoice'] as const;
 export const PAYMENT_BEHAVIORS = ['allow_incomplete', 'default_incomplete', 'error_if_incomplete', 'default_active'];
+/** How long before a period end subscription.renewal.due is sent (the reference does not document its lead time). */
+export const DEFAULT_RENEWAL_DUE_LEAD_HOURS = 24;
 export const PAYMENT_TERMS = ['15 NET', '30 NET', '45 NET', '60 NET', '75 NET', '90 NET'];
 
 export interface CreateSubscriptionInput {
@@ -271,7 +274,8 @@ export type SubscriptionEvent = {
     | 'subscription.activated'
     | 'subscription.paused'
     | 'subscription.resumed'
-    | 'subscription.plan_changed';
+    | 'subscription.plan_changed'
+    | 'subscription.renewal.due';
   subscription: SubscriptionView;
 };
 export type SubscriptionEventListener = (tx: Tx, scope: Scope, event: SubscriptionEvent) => Promise<void>;
@@ -1041,6 +1045,38 @@ export function createSubscriptionsService(deps: {
         .map((item) => ({ ...lineItemView(item), plan_id: rows[order.get(item.subscription_id)!]!.plan_id }));
     },
 
+    /**
+     * `subscription.renewal.due`, once per period: active and trialing subscriptions (every tenant) whose current
+     * period ends within `leadHours` (SUBSCRIPTION_RENEWAL_DUE_LEAD_HOURS, default 24) and that renew then — not
+     * ending or cancelling at that period end (end_date / cancel_at on or before it). Up to `limit` per run, soonest
+     * first; each in its own transaction that claims the row (FOR UPDATE SKIP LOCKED, re-checked), records the period
+     * end in `renewal_due_notified_for` and enqueues the event, so repeated or concurrent runs emit it once per period.
+     */
+    async notifyRenewalsDue(
+      options: { limit?: number; leadHours?: number } = {},
+    ): Promise<{ notified: number; more: boolean }> {
+      const limit = options.limit ?? 100;
+      const now = clock.now();
+      const horizon = new Date(now.getTime() + (options.leadHours ?? DEFAULT_RENEWAL_DUE_LEAD_HOURS) * 3_600_000);
+      const due = await repo.listRenewalsDue(db, { now, horizon, limit });
+      let notified = 0;
+      for (const candidate of due) {
+        const scope = { tenantId: candidate.tenant_id, environmentId: candidate.environment_id };
+        const done = await withTransaction(db, async (tx) => {
+          const row = await repo.claimRenewalDue(tx, scope, candidate.id, { now, horizon });
+          if (!row) return false;
+          const updated = await repo.updateSubscriptionById(tx, scope, row.id, {
+            renewal_due_notified_for: row.current_period_end,
+          });
+          const view = subscriptionView(updated, await repo.findLineItems(tx, scope, [row.id]));
+          await emit(tx, scope, { type: 'subscription.renewal.due', subscription: view });
+          return true;
+        });
+        if (done) notified++;
+      }
+      return { notified, more: due.length === limit };
+    },
+
     /** The subscription's customer as seen in `tx` (for webhook payloads). */
     async customerOf(tx: Tx, scope: Scope, subscription: SubscriptionView): Promise<CustomerView | undefined> {
       return deps.customers.findCustomerInTransaction(tx, scope, subscription.customer_id);
@@ -1049,3 +1085,21 @@ export function createSubscriptionsService(deps: {
 }
 
 export type SubscriptionsService = ReturnType<typeof createSubscriptionsService>;
+
+/** subscription.renewal.due as periodic background work (every minute; at once again while more are due). */
+export function renewalDueTask(
+  subscriptions: SubscriptionsService,
+  options: { leadHours?: number; intervalMs?: number } = {},
+): BackgroundTask {
+  return {
+    name: 'subscriptions.notify-renewals-due',
+    intervalMs: options.intervalMs ?? 60_000,
+    run: async () =>
+      (
+        await subscriptions.notifyRenewalsDue({
+          limit: 100,
+          ...(options.leadHours !== undefined ? { leadHours: options.leadHours } : {}),
+        })
+      ).more,
+  };
+}

@@ -332,6 +332,7 @@ export const WEBHOOK_EVENTS = {
   'subscription.paused': subscriptionEvent,
   'subscription.resumed': subscriptionEvent,
   'subscription.plan_changed': subscriptionEvent,
+  'subscription.renewal.due': subscriptionEvent,
   'invoice.create.drafted': invoiceEvent,
   'invoice.update.finalized': invoiceEvent,
   'invoice.update.payment': invoiceEvent,
