@@ -97,6 +97,7 @@ export function createServices(
     customers,
     prices: catalog.prices,
     creditGrants: catalog.creditGrants,
+    entitlements: catalog.entitlements,
   });
   catalog.registerEntityCheck('SUBSCRIPTION', subscriptions.exists);
   catalog.plans.addDeletionGuard(subscriptions.planDeletionGuard);

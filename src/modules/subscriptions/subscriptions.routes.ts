@@ -55,7 +55,6 @@ const UNSUPPORTED_CREATE_FIELDS = [
   'line_item_coupons',
   'line_items',
   'overage_factor',
-  'override_entitlements',
   'phases',
   'proration_behavior',
   'subscription_coupons',
@@ -144,6 +143,7 @@ export function registerSubscriptionRoutes(app: App, subscriptions: Subscription
           addons: request.body.addons ?? undefined,
           override_line_items: request.body.override_line_items ?? undefined,
           credit_grants: request.body.credit_grants ?? undefined,
+          override_entitlements: request.body.override_entitlements ?? undefined,
         }),
       ),
   );

@@ -71,6 +71,21 @@ export const CreateSubscriptionRequest = Type.Object({
       Type.Null(),
     ]),
   ),
+  override_entitlements: Type.Optional(
+    Type.Union([
+      Type.Array(
+        Type.Object({
+          entitlement_id: Type.String({ minLength: 1, maxLength: 50 }),
+          usage_limit: Type.Optional(Type.Union([Type.Integer(), Type.Null()])),
+          is_enabled: Type.Optional(Type.Boolean()),
+          static_value: Type.Optional(Type.String({ maxLength: 255 })),
+          config_value: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
+        }),
+        { maxItems: 100 },
+      ),
+      Type.Null(),
+    ]),
+  ),
   credit_grants: Type.Optional(Type.Union([Type.Array(SubscriptionCreditGrantRequest, { maxItems: 50 }), Type.Null()])),
   addons: Type.Optional(
     Type.Union([

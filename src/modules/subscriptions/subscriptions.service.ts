@@ -24,6 +24,7 @@ import type { Selectable } from 'kysely';
 import type { PricesTable } from '../../platform/db/schema.ts';
 import type { PricesService } from '../catalog/prices.service.ts';
 import type { CreateCreditGrantInput, CreditGrantsService } from '../catalog/credit-grants.service.ts';
+import type { EntitlementsService } from '../catalog/entitlements.service.ts';
 import { dec, toWire } from '../../platform/money.ts';
 
 export const CANCELLATION_TYPES = ['immediate', 'end_of_period', 'scheduled_date'] as const;
@@ -55,8 +56,19 @@ export interface CreateSubscriptionInput {
   subscription_status?: string | undefined;
   addons?: AttachAddonInput[] | undefined;
   override_line_items?: OverrideLineItemInput[] | undefined;
+  /** Subscription-level replacements of plan or addon entitlements. */
+  override_entitlements?: OverrideEntitlementInput[] | undefined;
   /** Grants of this subscription only (scope SUBSCRIPTION implied), beside the plan's copied grants. */
   credit_grants?: SubscriptionCreditGrantInput[] | undefined;
+}
+
+/** OverrideEntitlementRequest: a plan/addon entitlement's usage_limit, is_enabled, static_value or config_value. */
+export interface OverrideEntitlementInput {
+  entitlement_id: string;
+  usage_limit?: number | null | undefined;
+  is_enabled?: boolean | undefined;
+  static_value?: string | undefined;
+  config_value?: Record<string, unknown> | undefined;
 }
 
 /** A CreateCreditGrantRequest of the create body: `scope` may be omitted (it is SUBSCRIPTION). */
@@ -376,6 +388,7 @@ export function createSubscriptionsService(deps: {
   customers: Pick<CustomersService, 'findCustomerInTransaction'>;
   prices: Pick<PricesService, 'insertPrice'>;
   creditGrants: Pick<CreditGrantsService, 'insertCreditGrant' | 'moveSubscriptionGrantStarts'>;
+  entitlements: Pick<EntitlementsService, 'overrideForSubscription'>;
 }) {
   const { db, clock } = deps;
   const listeners: SubscriptionEventListener[] = [];
@@ -684,6 +697,48 @@ export function createSubscriptionsService(deps: {
     }
   }
 
+  /**
+   * `override_entitlements` on create: each names an entitlement of the plan or of an addon attached in the same
+   * request (once); the catalog writes a SUBSCRIPTION entitlement with that parent and the overridden values, in the
+   * create transaction (any refusal rolls the create back).
+   */
+  async function insertEntitlementOverrides(
+    tx: Tx,
+    scope: Scope,
+    subscription: repo.SubscriptionRow,
+    input: CreateSubscriptionInput,
+  ) {
+    const overrides = input.override_entitlements ?? [];
+    const owners = [
+      { entity_type: 'PLAN' as const, entity_id: subscription.plan_id },
+      ...(input.addons ?? []).map((a) => ({ entity_type: 'ADDON' as const, entity_id: a.addon_id })),
+    ];
+    const seen = new Set<string>();
+    for (const [index, override] of overrides.entries()) {
+      const field = `override_entitlements[${index}]`;
+      if (seen.has(override.entitlement_id)) {
+        throw validation(`${field}.entitlement_id is overridden twice`, { entitlement_id: override.entitlement_id });
+      }
+      seen.add(override.entitlement_id);
+      const { entitlement_id: _id, ...values } = override;
+      if (Object.values(values).every((v) => v === undefined)) {
+        throw validation(`${field} overrides nothing: give usage_limit, is_enabled, static_value or config_value`);
+      }
+      try {
+        await deps.entitlements.overrideForSubscription(tx, scope, {
+          ...override,
+          subscription_id: subscription.id,
+          owners,
+        });
+      } catch (error) {
+        if (error instanceof AppError && error.code === 'validation_error') {
+          throw validation(`${field}: ${error.message}`, { field, ...(error.details ?? {}) });
+        }
+        throw error;
+      }
+    }
+  }
+
   const internals: SubscriptionInternals = {
     db,
     clock,
@@ -812,6 +867,7 @@ export function createSubscriptionsService(deps: {
         }
         for (const addon of input.addons ?? []) await addons.attachInTransaction(tx, scope, row, addon);
         await insertRequestGrants(tx, scope, row, input.credit_grants ?? []);
+        await insertEntitlementOverrides(tx, scope, row, input);
         const items = await repo.findLineItems(tx, scope, [row.id]);
         const view = subscriptionView(row, items);
         await emit(tx, scope, {
