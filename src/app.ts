@@ -16,7 +16,7 @@ import { createEventsService } from './modules/events/events.service.ts';
 import { registerInvoiceRoutes } from './modules/invoices/invoices.routes.ts';
 import { createInvoicesService } from './modules/invoices/invoices.service.ts';
 import { registerSubscriptionRoutes } from './modules/subscriptions/subscriptions.routes.ts';
-import { createSubscriptionsService } from './modules/subscriptions/subscriptions.service.ts';
+import { createSubscriptionsService, renewalDueTask } from './modules/subscriptions/subscriptions.service.ts';
 import { registerAnalyticsRoutes } from './modules/events/analytics.routes.ts';
 import { createAnalyticsService } from './modules/events/analytics.service.ts';
 import { registerUsageSummaryRoutes } from './modules/subscriptions/usage-summary.routes.ts';
@@ -91,7 +91,14 @@ export function createServices(
     const unit = await findRowByColumn(tx, 'price_units', scope, 'code', code.toLowerCase());
     return unit ? { currency: unit.base_currency, conversion_rate: unit.conversion_rate } : null;
   });
-  const subscriptions = createSubscriptionsService({ db, clock, customers, prices: catalog.prices });
+  const subscriptions = createSubscriptionsService({
+    db,
+    clock,
+    customers,
+    prices: catalog.prices,
+    creditGrants: catalog.creditGrants,
+    entitlements: catalog.entitlements,
+  });
   catalog.registerEntityCheck('SUBSCRIPTION', subscriptions.exists);
   catalog.plans.addDeletionGuard(subscriptions.planDeletionGuard);
   customers.addDeletionGuard(subscriptions.customerDeletionGuard);
@@ -120,6 +127,9 @@ export function createServices(
   subscriptions.onEvent(billing.onSubscriptionCreated);
   billing.onSubscriptionEvent(subscriptionEventEmitter(webhooks.outbox, customers));
   wallets.registerPendingChargesProvider(billing.pendingChargesProvider);
+  // The reference's expiry skip rules (§2.8): billing lagging, an unpaid invoice of the credits' period.
+  wallets.registerExpiryHold(billing.creditExpiryHold);
+  wallets.registerExpiryHold(invoices.creditExpiryHold);
   // A plan change's proration is settled in the change's transaction: credit to the wallet, charges invoiced.
   subscriptions.onProrationInvoice((tx, scope, draft) => billing.settleProration(tx, scope, draft));
   return {
@@ -142,7 +152,11 @@ export type Services = ReturnType<typeof createServices>;
 /** Periodic work of every module; main.ts runs these, tests call the service functions directly. */
 export function backgroundTasks(
   services: Services,
-  options: { invoiceFinalizationDelaySeconds?: number } = {},
+  options: {
+    invoiceFinalizationDelaySeconds?: number;
+    walletExpiryGraceSeconds?: number;
+    renewalDueLeadHours?: number;
+  } = {},
 ): BackgroundTask[] {
   const purgeBatch = 1000;
   return [
@@ -152,7 +166,9 @@ export function backgroundTasks(
       intervalMs: 10 * 60 * 1000,
       run: async () => (await services.idempotency.purgeExpired(purgeBatch)) >= purgeBatch,
     },
-    walletExpiryTask(services.wallets),
+    walletExpiryTask(services.wallets, {
+      ...(options.walletExpiryGraceSeconds !== undefined ? { graceSeconds: options.walletExpiryGraceSeconds } : {}),
+    }),
     services.webhooks.delivery.task,
     billingPeriodsTask(services.billing),
     {
@@ -165,6 +181,15 @@ export function backgroundTasks(
             delaySeconds: options.invoiceFinalizationDelaySeconds ?? 7200,
           })
         ).more,
+    },
+    renewalDueTask(services.subscriptions, {
+      ...(options.renewalDueLeadHours !== undefined ? { leadHours: options.renewalDueLeadHours } : {}),
+    }),
+    {
+      // invoice.payment.overdue once per invoice whose due date passed unpaid.
+      name: 'invoices.notify-overdue',
+      intervalMs: 60_000,
+      run: async () => (await services.invoices.notifyOverdueInvoices({ limit: 100 })).more,
     },
   ];
 }

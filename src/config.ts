@@ -25,6 +25,10 @@ export interface Config {
   webhookDeliveryEnabled: boolean;
   /** Subscription invoice drafts are finalized this long after they are written (INVOICE_FINALIZATION_DELAY_SECONDS). */
   invoiceFinalizationDelaySeconds: number;
+  /** Credit lots are expired this long after their expiry_date (WALLET_EXPIRY_GRACE_SECONDS; the reference's 6 h). */
+  walletExpiryGraceSeconds: number;
+  /** subscription.renewal.due is sent this long before a period end (SUBSCRIPTION_RENEWAL_DUE_LEAD_HOURS). */
+  subscriptionRenewalDueLeadHours: number;
 }
 
 function intFromEnv(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
@@ -61,5 +65,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     webhookPollIntervalMs: Math.max(10, intFromEnv(env, 'WEBHOOK_POLL_INTERVAL_MS', 100)),
     webhookDeliveryEnabled: !['off', 'false', '0'].includes((env.WEBHOOK_DELIVERY || 'on').toLowerCase()),
     invoiceFinalizationDelaySeconds: intFromEnv(env, 'INVOICE_FINALIZATION_DELAY_SECONDS', 7200),
+    walletExpiryGraceSeconds: intFromEnv(env, 'WALLET_EXPIRY_GRACE_SECONDS', 21600),
+    subscriptionRenewalDueLeadHours: intFromEnv(env, 'SUBSCRIPTION_RENEWAL_DUE_LEAD_HOURS', 24),
   };
 }

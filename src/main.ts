@@ -73,6 +73,8 @@ async function main(): Promise<void> {
 
   const tasks = backgroundTasks(services, {
     invoiceFinalizationDelaySeconds: config.invoiceFinalizationDelaySeconds,
+    walletExpiryGraceSeconds: config.walletExpiryGraceSeconds,
+    renewalDueLeadHours: config.subscriptionRenewalDueLeadHours,
   }).filter((task) => config.webhookDeliveryEnabled || task !== services.webhooks.delivery.task);
   // PGlite has no autovacuum: vacuum and analyze changed tables (PostgreSQL does this itself).
   if (database.engine === 'pglite') tasks.push(staleStatisticsTask(database.db));

@@ -503,6 +503,147 @@ describe('credit grants', () => {
     );
   });
 
+  it('credit_grants in the create body: SUBSCRIPTION grants applied like copied plan grants', async () => {
+    clock.set('2026-01-01T00:00:00Z');
+    const { tenant, customer, plan } = await grantSetup();
+    const sub = await subscribe(tenant, {
+      plan_id: plan.id,
+      customer_id: customer.id,
+      credit_grants: [
+        {
+          name: 'Signup bonus',
+          credits: '50',
+          cadence: 'ONETIME',
+          expiration_type: 'DURATION',
+          expiration_duration: 10,
+          expiration_duration_unit: 'DAY',
+          priority: 0,
+          metadata: { campaign: 'launch' },
+        },
+        {
+          // What @flexprice/sdk sends: the scope spelled out.
+          name: 'Weekly top-up',
+          scope: 'SUBSCRIPTION',
+          credits: 5,
+          cadence: 'RECURRING',
+          period: 'WEEKLY',
+          period_count: 2,
+          expiration_type: 'NEVER',
+        },
+        {
+          name: 'Later',
+          credits: '7',
+          cadence: 'ONETIME',
+          start_date: '2026-01-15T00:00:00Z',
+        },
+      ],
+    });
+    const scope = { tenantId: tenant.tenantId, environmentId: tenant.environmentId };
+    const grants = await ok(tenant, 'GET', `/v1/creditgrants?subscription_ids=${sub.id}&limit=100`);
+    const byName = new Map(grants.items.map((g: Record<string, unknown>) => [g.name, g]));
+    // The plan's two grants are copied; the body's three are the subscription's own.
+    assert.deepEqual([...byName.keys()].sort(), ['Later', 'Monthly', 'Signup bonus', 'Weekly top-up', 'Welcome']);
+    const bonus = byName.get('Signup bonus') as Record<string, unknown>;
+    assert.deepEqual(
+      [bonus.scope, bonus.subscription_id, bonus.start_date, bonus.credits, bonus.metadata],
+      ['SUBSCRIPTION', sub.id, '2026-01-01T00:00:00.000Z', '50', { campaign: 'launch' }],
+    );
+    assert.equal((byName.get('Later') as Record<string, unknown>).start_date, '2026-01-15T00:00:00.000Z');
+    // First applications at creation: 100 + 20 (plan) + 50 + 5; "Later" waits for its start date.
+    const wallet = (await ok(tenant, 'GET', `/v1/customers/${customer.id}/wallets`))[0];
+    assert.equal(wallet.balance, '175');
+    const ledger = await ok(tenant, 'GET', `/v1/wallets/${wallet.id}/transactions?limit=100`);
+    const bonusEntry = ledger.items.find((t: Record<string, unknown>) => t.credit_amount === '50');
+    assert.deepEqual(
+      [bonusEntry.transaction_reason, bonusEntry.expiry_date, bonusEntry.priority],
+      ['SUBSCRIPTION_CREDIT_GRANT', '2026-01-11T00:00:00.000Z', 0],
+    );
+    // The job applies the rest when due: "Later" on Jan 15, the two-weekly grant again on Jan 15 and Jan 29.
+    clock.set('2026-01-15T00:00:00Z');
+    await h.services.billing.advancePeriods();
+    assert.equal((await ok(tenant, 'GET', `/v1/wallets/${wallet.id}`)).balance, '187');
+    clock.set('2026-01-29T00:00:00Z');
+    await h.services.billing.advancePeriods();
+    await h.services.billing.advancePeriods();
+    assert.equal((await ok(tenant, 'GET', `/v1/wallets/${wallet.id}`)).balance, '192');
+    const own = (await h.services.billing.listGrantApplications(scope, sub.id)).filter(
+      (a) => a.credit_grant_id === (byName.get('Weekly top-up') as Record<string, unknown>).id,
+    );
+    assert.deepEqual(
+      own.map((a) => [a.application_status, a.period_start]),
+      [
+        ['applied', '2026-01-01T00:00:00.000Z'],
+        ['applied', '2026-01-15T00:00:00.000Z'],
+        ['applied', '2026-01-29T00:00:00.000Z'],
+        ['pending', '2026-02-12T00:00:00.000Z'],
+      ],
+    );
+  });
+
+  it('credit_grants: an invalid grant is a 400 and nothing is created', async () => {
+    clock.set('2026-01-01T00:00:00Z');
+    const { tenant, customer, plan } = await grantSetup();
+    const valid = { name: 'Bonus', credits: '10', cadence: 'ONETIME' };
+    const cases: Array<[Record<string, unknown>, RegExp]> = [
+      [{ ...valid, credits: '0' }, /credit_grants\[1\]: credits/],
+      [{ ...valid, cadence: 'RECURRING' }, /credit_grants\[1\]: period/],
+      [{ ...valid, cadence: 'RECURRING', period: 'MONTHLY', period_count: 0 }, /period_count/],
+      [{ ...valid, expiration_type: 'DURATION' }, /expiration_duration/],
+      [{ ...valid, expiration_duration: 3, expiration_duration_unit: 'DAY' }, /only allowed for DURATION/],
+      [{ ...valid, conversion_rate: '-1' }, /conversion_rate/],
+      [{ ...valid, priority: -1 }, /priority/],
+      [{ ...valid, name: ' ' }, /name/],
+      [{ ...valid, scope: 'PLAN' }, /scope must be SUBSCRIPTION/],
+      [{ ...valid, plan_id: plan.id }, /plan_id is not allowed/],
+      [{ ...valid, subscription_id: 'subs_x' }, /subscription_id is not allowed/],
+      [{ ...valid, start_date: '2025-12-31T00:00:00Z' }, /before the subscription's start_date/],
+      [{ ...valid, start_date: '2026-02-01T00:00:00Z', end_date: '2026-01-20T00:00:00Z' }, /end_date/],
+      [{ ...valid, cadence: 'SOMETIMES' }, /cadence/],
+      [{ ...valid, credits: 'ten' }, /credits/],
+    ];
+    for (const [grant, message] of cases) {
+      const response = await h.request(tenant, 'POST', '/v1/subscriptions', {
+        plan_id: plan.id,
+        customer_id: customer.id,
+        currency: 'usd',
+        billing_period: 'MONTHLY',
+        credit_grants: [valid, grant],
+      });
+      assertEnvelope(response, 400, 'validation_error');
+      assert.match(response.json().message, message, JSON.stringify(grant));
+    }
+    const subscriptions = await ok(tenant, 'POST', '/v1/subscriptions/search', {});
+    assert.equal(subscriptions.pagination.total, 0);
+    const grants = await ok(tenant, 'GET', '/v1/creditgrants?limit=100');
+    assert.deepEqual(
+      grants.items.map((g: Record<string, unknown>) => g.scope),
+      ['PLAN', 'PLAN'],
+    );
+    assert.deepEqual(await ok(tenant, 'GET', `/v1/customers/${customer.id}/wallets`), []);
+  });
+
+  it('credit_grants on a draft subscription start with its activation', async () => {
+    clock.set('2026-01-01T00:00:00Z');
+    const { tenant, customer, plan } = await setup([
+      { type: 'USAGE', display_name: 'Calls', meter: 'calls', amount: '1' },
+    ]);
+    const sub = await subscribe(tenant, {
+      plan_id: plan.id,
+      customer_id: customer.id,
+      subscription_status: 'draft',
+      credit_grants: [{ name: 'Bonus', credits: '30', cadence: 'ONETIME', expiration_type: 'BILLING_CYCLE' }],
+    });
+    assert.deepEqual(await ok(tenant, 'GET', `/v1/customers/${customer.id}/wallets`), []);
+    clock.set('2026-01-10T00:00:00Z');
+    await ok(tenant, 'POST', `/v1/subscriptions/${sub.id}/activate`, { start_date: '2026-01-10T00:00:00Z' });
+    const grant = (await ok(tenant, 'GET', `/v1/creditgrants?subscription_ids=${sub.id}`)).items[0];
+    assert.equal(grant.start_date, '2026-01-10T00:00:00.000Z');
+    const wallet = (await ok(tenant, 'GET', `/v1/customers/${customer.id}/wallets`))[0];
+    assert.equal(wallet.balance, '30');
+    const entry = (await ok(tenant, 'GET', `/v1/wallets/${wallet.id}/transactions`)).items[0];
+    assert.equal(entry.expiry_date, '2026-02-10T00:00:00.000Z'); // the end of the first period
+  });
+
   it('404 for upcoming grants of an unknown subscription', async () => {
     const tenant = await h.newTenant();
     const response = await h.request(tenant, 'GET', '/v1/subscriptions/subs_nope/grants/upcoming');

@@ -479,8 +479,8 @@ describe('webhooks', () => {
 
 describe('POST /v1/subscriptions with reference fields Tally does not implement yet', () => {
   for (const [field, value] of [
-    ['override_entitlements', [{ entitlement_id: 'ent_x', usage_limit: 1 }]],
-    ['credit_grants', [{ name: 'g' }]],
+    ['coupons', ['coupon_x']],
+    ['line_item_commitments', { price_x: { commitment_amount: '10' } }],
     ['phases', [{ start_date: '2026-03-01T00:00:00Z' }]],
   ] as const) {
     it(`refuses a non-empty ${field} with 400 and creates nothing`, async () => {

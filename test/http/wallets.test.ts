@@ -742,7 +742,7 @@ describe('terminate, modify and real-time balance', () => {
 });
 
 describe('expiry, alerts and auto top-up', () => {
-  it('expires exactly a lot’s remainder as CREDIT_EXPIRED once the clock passes its expiry', async () => {
+  it('expires exactly a lot’s remainder as CREDIT_EXPIRED once the clock passes its expiry and the 6 h grace', async () => {
     const tenant = await h.newTenant();
     const scope = { tenantId: tenant.tenantId, environmentId: tenant.environmentId };
     const wallet = await createWallet(tenant);
@@ -757,6 +757,9 @@ describe('expiry, alerts and auto top-up', () => {
     try {
       assert.equal((await h.services.wallets.expireCredits({ scope })).expired, 0);
       clock.advance(3_600_001);
+      // Past its expiry the lot is expired only after the reference's 6 h grace (WALLET_EXPIRY_GRACE_SECONDS).
+      assert.equal((await h.services.wallets.expireCredits({ scope })).expired, 0);
+      clock.advance(6 * 3_600_000);
       const run = await h.services.wallets.expireCredits({ scope });
       assert.ok(run.expired >= 1);
       const expired = (await transactions(tenant, wallet.id, '?transaction_reason=CREDIT_EXPIRED')).items;

@@ -15,6 +15,8 @@ import { type Harness, startHarness } from '../support/harness.ts';
  */
 
 const DAY = 86_400_000;
+/** The expiry job's default grace (the reference's 6 h, WALLET_EXPIRY_GRACE_SECONDS). */
+const EXPIRY_GRACE_MS = 6 * 3_600_000;
 const clock = new TestClock('2026-01-01T00:00:00Z');
 let h: Harness;
 before(async () => {
@@ -216,7 +218,8 @@ describe('wallet ledger properties', () => {
                 const now = clock.now().getTime();
                 for (const m of models) {
                   for (const lot of m.lots) {
-                    if (lot.expiry !== null && lot.expiry < now && lot.available.gt(0)) {
+                    // The job expires a lot once the 6 h grace after its expiry has passed.
+                    if (lot.expiry !== null && lot.expiry < now - EXPIRY_GRACE_MS && lot.available.gt(0)) {
                       m.balance = m.balance.minus(lot.available);
                       lot.available = new Decimal(0);
                     }

@@ -738,9 +738,11 @@ describe('scenario 6: a RECURRING credit grant with BILLING_CYCLE expiry', () =>
     const january = await finalize(tenant, (await invoicesOf(tenant, sub.id))[0]!.id);
     assert.deepEqual(lines(january), [['Calls', '5', '5', '5']]);
     assert.deepEqual([january.total, january.payment_status], ['0', 'SUCCEEDED']);
-    // The expiry job: January's remaining 15 expire → 40 − 5 − 15 = 20.
+    // The expiry job: not within the 6 h grace after the expiry; then January's remaining 15 expire → 40 − 5 − 15.
     clock.set('2026-02-01T00:00:01Z');
-    await h.services.wallets.expireCredits({ scope: tenant });
+    assert.equal((await h.services.wallets.expireCredits({ scope: tenant })).expired, 0);
+    clock.set('2026-02-01T06:00:01Z');
+    assert.equal((await h.services.wallets.expireCredits({ scope: tenant })).expired, 1);
     assert.equal((await ok(tenant, 'GET', `/v1/wallets/${wallet.id}`)).balance, '20');
 
     // February: 28 calls = 28. Mar 1: March's 20 arrive (40); the invoice takes February's 20 then 8 of March's.
@@ -750,7 +752,7 @@ describe('scenario 6: a RECURRING credit grant with BILLING_CYCLE expiry', () =>
     const february = await finalize(tenant, (await invoicesOf(tenant, sub.id))[1]!.id);
     assert.deepEqual(lines(february), [['Calls', '28', '28', '28']]);
     assert.equal(february.total, '0');
-    clock.set('2026-03-01T00:00:01Z');
+    clock.set('2026-03-01T06:00:01Z');
     const expiry = await h.services.wallets.expireCredits({ scope: tenant });
     assert.equal(expiry.expired, 0, "February's lot was used up: nothing to expire");
     assert.equal((await ok(tenant, 'GET', `/v1/wallets/${wallet.id}`)).balance, '12'); // 40 − 28
@@ -781,47 +783,119 @@ describe('scenario 6: a RECURRING credit grant with BILLING_CYCLE expiry', () =>
     const created = await webhooks(tenant, 'wallet.transaction.created');
     assert.equal(created.length, 6, 'one wallet.transaction.created per ledger entry');
   });
-  it(
-    "keeps the ended period's credits for its unpaid invoice when the expiry job runs before finalization",
-    {
-      todo:
-        'wallets.expireCredits expires every lot past its expiry; the reference (§2.8) skips a lot while the customer ' +
-        "has an unpaid DRAFT/FINALIZED SUBSCRIPTION invoice in its currency whose period contains the lot's " +
-        "created_at and ended on or before its expiry (active_invoice), and while an active subscription's period " +
-        'end is past (active_subscription)',
-    },
-    async () => {
-      clock.set('2026-01-01T00:00:00Z');
-      const { tenant, customer, plans } = await tenantWithPlans({
-        Granted: [{ type: 'USAGE', display_name: 'Calls', meter: 'calls', amount: '1' }],
+  /** A plan with a 20-credit monthly grant expiring at each period end; a subscription from Jan 1; 5 calls. */
+  async function grantedSubscription() {
+    clock.set('2026-01-01T00:00:00Z');
+    const { tenant, customer, plans } = await tenantWithPlans({
+      Granted: [{ type: 'USAGE', display_name: 'Calls', meter: 'calls', amount: '1' }],
+    });
+    await ok(tenant, 'POST', '/v1/creditgrants', {
+      name: 'Monthly credits',
+      scope: 'PLAN',
+      plan_id: plans.Granted,
+      credits: '20',
+      cadence: 'RECURRING',
+      period: 'MONTHLY',
+      period_count: 1,
+      expiration_type: 'BILLING_CYCLE',
+      priority: 1,
+    });
+    const sub = await subscribe(tenant, { plan_id: plans.Granted, customer_id: customer.id });
+    const wallet = (await ok(tenant, 'GET', `/v1/customers/${customer.id}/wallets`))[0] as Json;
+    await ingest(tenant, calls(5, '2026-01-10T00:00:00Z'));
+    const januaryLot = (await ledger(tenant, wallet.id))[0]!;
+    assert.equal(januaryLot.expiry_date, '2026-02-01T00:00:00.000Z');
+    return { tenant, sub, wallet, januaryLot };
+  }
+
+  it("keeps the ended period's credits for its unpaid invoice (active_invoice) until it is paid", async () => {
+    const { tenant, sub, wallet, januaryLot } = await grantedSubscription();
+    clock.set('2026-02-01T00:00:00Z');
+    await runJob();
+    // The expiry job runs past the grace before the January draft is finalized: January's lot (created Jan 1,
+    // inside the invoice's period, expiring at its end) is kept for that invoice.
+    clock.set('2026-02-01T06:10:00Z');
+    const kept = await h.services.wallets.expireCredits({ scope: tenant });
+    assert.deepEqual(kept, {
+      expired: 0,
+      kept: [{ transaction_id: januaryLot.id, reason: 'active_invoice' }],
+      more: false,
+    });
+    // Still owed: the next runs (before the recheck time) pass over the lot; nothing is expired.
+    assert.deepEqual((await h.services.wallets.expireCredits({ scope: tenant })).kept, []);
+    clock.set('2026-02-01T06:30:00Z');
+    assert.deepEqual((await h.services.wallets.expireCredits({ scope: tenant })).kept, [
+      { transaction_id: januaryLot.id, reason: 'active_invoice' },
+    ]);
+    // Finalizing pays the 5 calls from January's credits (valid at the period's end, kept for it).
+    const january = await finalize(tenant, (await invoicesOf(tenant, sub.id))[0]!.id);
+    assert.deepEqual([january.total, january.total_prepaid_credits_applied], ['0', '5']);
+    // Paid: once the recheck time has come, the remaining 20 − 5 = 15 expire; February's 20 stay whole.
+    assert.equal((await h.services.wallets.expireCredits({ scope: tenant })).expired, 0);
+    clock.set('2026-02-01T06:45:00Z');
+    assert.equal((await h.services.wallets.expireCredits({ scope: tenant })).expired, 1);
+    assert.equal((await ok(tenant, 'GET', `/v1/wallets/${wallet.id}`)).balance, '20');
+    assert.deepEqual(entries(await ledger(tenant, wallet.id)).slice(-2), [
+      ['debit', 'CREDIT_ADJUSTMENT', '5', '35'],
+      ['debit', 'CREDIT_EXPIRED', '15', '20'],
+    ]);
+  });
+
+  it('keeps credits while billing lags behind (active_subscription), then for the invoice; a void releases them', async () => {
+    const { tenant, sub, wallet, januaryLot } = await grantedSubscription();
+    // The billing job has not run since the period ended: the subscription's period end is in the past.
+    clock.set('2026-02-01T07:00:00Z');
+    assert.deepEqual((await h.services.wallets.expireCredits({ scope: tenant })).kept, [
+      { transaction_id: januaryLot.id, reason: 'active_subscription' },
+    ]);
+    await runJob();
+    clock.set('2026-02-01T07:15:00Z');
+    assert.deepEqual((await h.services.wallets.expireCredits({ scope: tenant })).kept, [
+      { transaction_id: januaryLot.id, reason: 'active_invoice' },
+    ]);
+    // Voiding the unpaid draft releases the lot at the next look: all of January's 20 expire.
+    const january = (await invoicesOf(tenant, sub.id))[0]!;
+    await ok(tenant, 'POST', `/v1/invoices/${january.id}/void`);
+    clock.set('2026-02-01T07:30:00Z');
+    assert.equal((await h.services.wallets.expireCredits({ scope: tenant })).expired, 1);
+    assert.equal((await ok(tenant, 'GET', `/v1/wallets/${wallet.id}`)).balance, '20'); // February's 20
+  });
+
+  it('bounded batches still make progress and terminate when kept lots fill them', async () => {
+    const { tenant, wallet } = await grantedSubscription();
+    // Three more lots of the same customer expiring before January's, all kept while billing lags.
+    for (const [i, expiry] of ['2026-01-20', '2026-01-21', '2026-01-22'].entries()) {
+      await ok(tenant, 'POST', `/v1/wallets/${wallet.id}/top-up`, {
+        credits_to_add: '1',
+        transaction_reason: 'FREE_CREDIT_GRANT',
+        expiry_date_utc: `${expiry}T00:00:00Z`,
+        idempotency_key: `lot-${i}`,
       });
-      await ok(tenant, 'POST', '/v1/creditgrants', {
-        name: 'Monthly credits',
-        scope: 'PLAN',
-        plan_id: plans.Granted,
-        credits: '20',
-        cadence: 'RECURRING',
-        period: 'MONTHLY',
-        period_count: 1,
-        expiration_type: 'BILLING_CYCLE',
-        priority: 1,
-      });
-      const sub = await subscribe(tenant, { plan_id: plans.Granted, customer_id: customer.id });
-      const wallet = (await ok(tenant, 'GET', `/v1/customers/${customer.id}/wallets`))[0];
-      await ingest(tenant, calls(5, '2026-01-10T00:00:00Z'));
-      clock.set('2026-02-01T00:00:00Z');
-      await runJob();
-      // The expiry job runs before the January draft is finalized: January's lot (created Jan 1, inside the
-      // invoice's period, expiring at its end) is kept for that invoice.
-      clock.set('2026-02-01T00:10:00Z');
-      assert.equal((await h.services.wallets.expireCredits({ scope: tenant })).expired, 0);
-      const january = await finalize(tenant, (await invoicesOf(tenant, sub.id))[0]!.id);
-      assert.equal(january.total, '0');
-      // Paid: the remaining 20 − 5 = 15 now expire; February's 20 stay whole.
-      assert.equal((await h.services.wallets.expireCredits({ scope: tenant })).expired, 1);
-      assert.equal((await ok(tenant, 'GET', `/v1/wallets/${wallet.id}`)).balance, '20');
-    },
-  );
+    }
+    // An unrelated customer's expired lot (no subscription, nothing keeps it) sorts after them.
+    const other = await ok(tenant, 'POST', '/v1/customers', { external_id: 'cus-2', name: 'Other' });
+    const otherWallet = await ok(tenant, 'POST', '/v1/wallets', { customer_id: other.id, currency: 'usd' });
+    await ok(tenant, 'POST', `/v1/wallets/${otherWallet.id}/top-up`, {
+      credits_to_add: '7',
+      transaction_reason: 'FREE_CREDIT_GRANT',
+      expiry_date_utc: '2026-01-31T12:00:00Z',
+      idempotency_key: 'other-lot',
+    });
+    clock.set('2026-02-01T07:00:00Z');
+    const runs = [];
+    for (let run = 0; run < 10; run++) {
+      const result = await h.services.wallets.expireCredits({ scope: tenant, limit: 2 });
+      runs.push([result.expired, result.kept.length, result.more]);
+      if (!result.more) break;
+    }
+    // 2 kept (batch full: more), 1 kept + 1 expired (more), then the last kept lot alone: done.
+    assert.deepEqual(runs, [
+      [0, 2, true],
+      [1, 1, true],
+      [0, 1, false],
+    ]);
+    assert.equal((await ok(tenant, 'GET', `/v1/wallets/${otherWallet.id}`)).balance, '0');
+  });
 });
 
 describe('scenario 7: void an invoice that consumed prepaid credits', () => {

@@ -96,6 +96,62 @@ describe('official SDK: subscriptions', () => {
     );
   });
 
+  it('creates a subscription with its own credit grants (creditGrants), applied to a prepaid wallet', async () => {
+    const sdk = sdkFor(await h.newTenant());
+    const customer = await sdk.customers.createCustomer({ externalId: 'sdk-grants', name: 'Acme' });
+    const plan = await sdk.plans.createPlan({ name: 'Granted' });
+    await sdk.prices.createPrice({
+      entityType: 'PLAN',
+      entityId: plan.id!,
+      type: 'FIXED',
+      billingModel: 'FLAT_FEE',
+      billingCadence: 'RECURRING',
+      billingPeriod: 'MONTHLY',
+      invoiceCadence: 'ARREAR',
+      priceUnitType: 'FIAT',
+      currency: 'usd',
+      amount: '20',
+    });
+    const sub = await sdk.subscriptions.createSubscription({
+      planId: plan.id!,
+      customerId: customer.id!,
+      currency: 'usd',
+      billingCadence: 'RECURRING',
+      billingPeriod: 'MONTHLY',
+      creditGrants: [
+        {
+          name: 'Welcome',
+          scope: 'SUBSCRIPTION',
+          credits: '25',
+          cadence: 'RECURRING',
+          period: 'MONTHLY',
+          periodCount: 1,
+          expirationType: 'BILLING_CYCLE',
+          priority: 1,
+        },
+      ],
+    });
+    const wallets = await sdk.wallets.getCustomerWallets({ id: customer.id! });
+    assert.equal(wallets.length, 1);
+    assert.equal(wallets[0]!.balance, '25');
+    await assert.rejects(
+      sdk.subscriptions.createSubscription({
+        planId: plan.id!,
+        customerId: customer.id!,
+        currency: 'usd',
+        billingCadence: 'RECURRING',
+        billingPeriod: 'MONTHLY',
+        creditGrants: [{ name: 'Bad', scope: 'SUBSCRIPTION', credits: '0', cadence: 'ONETIME' }],
+      }),
+      isStatus(400),
+    );
+    const found = await sdk.subscriptions.querySubscription({ customerId: customer.id! });
+    assert.deepEqual(
+      found.items?.map((s) => s.id),
+      [sub.id],
+    );
+  });
+
   it('drives drafts, update, v2, pause/resume, addons, line items and plan change', async () => {
     const sdk = sdkFor(await h.newTenant());
     const customer = await sdk.customers.createCustomer({ externalId: 'sdk-life', name: 'Acme' });

@@ -232,3 +232,22 @@ export async function hasEntitlements(db: Executor, scope: Scope, subscription: 
     .executeTakeFirst();
   return row !== undefined;
 }
+
+/**
+ * The reference's `active_subscription` expiry rule (§2.8): the customer has an `active` subscription whose current
+ * period has ended (the billing job has not invoiced it yet).
+ */
+export async function hasLaggingSubscription(db: Executor, scope: Scope, customerId: string, now: Date) {
+  const row = await db
+    .selectFrom('subscriptions')
+    .select('id')
+    .where('tenant_id', '=', scope.tenantId)
+    .where('environment_id', '=', scope.environmentId)
+    .where('customer_id', '=', customerId)
+    .where('status', '=', 'published')
+    .where('subscription_status', '=', 'active')
+    .where('current_period_end', '<', now)
+    .limit(1)
+    .executeTakeFirst();
+  return row !== undefined;
+}

@@ -16,7 +16,7 @@ import {
   subscriptionView,
 } from '../subscriptions/subscriptions.service.ts';
 import type { PendingChargesProvider } from '../wallets/pending-charges.ts';
-import type { WalletsService } from '../wallets/wallets.service.ts';
+import type { ExpiryHold, WalletsService } from '../wallets/wallets.service.ts';
 import * as repo from './billing.repo.ts';
 import { type ChargeOptions, computeSubscriptionCharges, draftTotal } from './charges.ts';
 import type { InvoiceDraft } from './draft.ts';
@@ -192,6 +192,15 @@ export function createBillingService(deps: {
       subscriptionListeners.push(listener);
     },
     pendingChargesProvider,
+
+    /**
+     * §2.8 `active_subscription`: while an active subscription of the customer has a period the job has not invoiced
+     * yet, its credits are kept (that invoice may still need them).
+     */
+    creditExpiryHold: (async (tx, scope, lot) =>
+      (await repo.hasLaggingSubscription(tx, scope, lot.customer_id, clock.now()))
+        ? 'active_subscription'
+        : null) satisfies ExpiryHold,
 
     /**
      * Settles a plan change's PRORATION draft in the change's transaction, as the reference does (§6.1): the credit

@@ -244,6 +244,23 @@ export function createCreditGrantsService(deps: { db: Db; clock: Clock; entities
       });
     },
 
+    /**
+     * A draft subscription activated at `to` instead of its draft start `from`: its grants that started with it (or
+     * would start before the new start) start at `to`, so their first application comes with the activation.
+     */
+    async moveSubscriptionGrantStarts(tx: Tx, scope: Scope, subscriptionId: string, from: Date, to: Date) {
+      await tx
+        .updateTable('credit_grants')
+        .set({ start_date: to, credit_grant_anchor: to, updated_at: clock.now() })
+        .where('tenant_id', '=', scope.tenantId)
+        .where('environment_id', '=', scope.environmentId)
+        .where('scope', '=', 'SUBSCRIPTION')
+        .where('subscription_id', '=', subscriptionId)
+        .where('status', '=', 'published')
+        .where((eb) => eb.or([eb('start_date', '=', from), eb('start_date', '<', to)]))
+        .execute();
+    },
+
     /** Archives every live grant of a plan or addon (their deletion). */
     async archiveForOwner(tx: Tx, scope: Scope, column: 'plan_id' | 'addon_id', ownerId: string): Promise<void> {
       const rows = await repo.findRowsByColumn(tx, 'credit_grants', scope, column, [ownerId]);

@@ -453,6 +453,60 @@ export function createEntitlementsService(deps: { db: Db; clock: Clock; entities
       for (const row of rows) await archive(tx, scope, row);
     },
 
+    /**
+     * A subscription's override of one of its plan's or addons' entitlements (`override_entitlements` on create):
+     * a SUBSCRIPTION entitlement with `parent_entitlement_id` (which replaces the parent in the aggregation), a copy
+     * of the parent with `usage_limit` (metered; null = unlimited), `is_enabled` (boolean features), `static_value`
+     * (static) or `config_value` (config) replaced, validated as any entitlement create. The parent must belong to
+     * one of `owners` (400 otherwise); emits entitlement.created.
+     */
+    async overrideForSubscription(
+      tx: Tx,
+      scope: Scope,
+      input: {
+        subscription_id: string;
+        entitlement_id: string;
+        owners: Array<{ entity_type: 'PLAN' | 'ADDON'; entity_id: string }>;
+        usage_limit?: number | null | undefined;
+        is_enabled?: boolean | undefined;
+        static_value?: string | undefined;
+        config_value?: Record<string, unknown> | undefined;
+      },
+    ) {
+      const parent = await repo.findRowById(tx, 'entitlements', scope, input.entitlement_id);
+      if (
+        !parent ||
+        !input.owners.some((o) => o.entity_type === parent.entity_type && o.entity_id === parent.entity_id)
+      ) {
+        throw validation("entitlement_id must be an entitlement of the subscription's plan or addons", {
+          entitlement_id: input.entitlement_id,
+        });
+      }
+      const source = await fullView(tx, scope, parent);
+      const type = source.feature_type;
+      if (input.is_enabled !== undefined && type !== 'boolean') {
+        throw validation('is_enabled can only be overridden for boolean features');
+      }
+      if (input.usage_limit !== undefined && type !== 'metered') {
+        throw validation('usage_limit is only allowed for metered features');
+      }
+      return insertEntitlement(tx, scope, {
+        entity_type: 'SUBSCRIPTION',
+        entity_id: input.subscription_id,
+        feature_id: source.feature_id,
+        feature_type: type,
+        is_enabled: input.is_enabled ?? source.is_enabled,
+        usage_limit:
+          type === 'metered' ? (input.usage_limit !== undefined ? input.usage_limit : source.usage_limit) : undefined,
+        usage_reset_period: source.usage_reset_period,
+        is_soft_limit: type === 'metered' ? source.is_soft_limit : undefined,
+        static_value: type === 'static' ? (input.static_value ?? source.static_value) : input.static_value,
+        config_value: type === 'config' ? (input.config_value ?? source.config_value) : input.config_value,
+        parent_entitlement_id: parent.id,
+        aggregation_mode: source.aggregation_mode,
+      });
+    },
+
     /** Copies an entitlement onto another entity (plan clone), emitting entitlement.created. */
     async copyEntitlement(
       tx: Tx,

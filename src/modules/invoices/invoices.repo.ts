@@ -355,3 +355,64 @@ export function listDraftsDueForFinalization(db: Executor, writtenBefore: Date, 
     .limit(limit)
     .execute();
 }
+
+/**
+ * The reference's `active_invoice` expiry rule (§2.8): an unpaid DRAFT or FINALIZED SUBSCRIPTION invoice of the
+ * customer in the currency whose period [start, end) contains `createdAt` and ended on or before `expiry`.
+ */
+export async function hasUnpaidInvoiceCoveringLot(
+  db: Executor,
+  scope: Scope,
+  lot: { customer_id: string; currency: string; created_at: Date; expiry_date: Date },
+) {
+  const row = await db
+    .selectFrom('invoices')
+    .select('id')
+    .where('tenant_id', '=', scope.tenantId)
+    .where('environment_id', '=', scope.environmentId)
+    .where('customer_id', '=', lot.customer_id)
+    .where('currency', '=', lot.currency.toLowerCase())
+    .where('status', '=', 'published')
+    .where('invoice_type', '=', 'SUBSCRIPTION')
+    .where('invoice_status', 'in', ['DRAFT', 'FINALIZED'])
+    .where('amount_remaining', '>', '0')
+    .where('period_start', '<=', lot.created_at)
+    .where('period_end', '>', lot.created_at)
+    .where('period_end', '<=', lot.expiry_date)
+    .limit(1)
+    .executeTakeFirst();
+  return row !== undefined;
+}
+
+/** The subscription's payment terms (`30 NET`…; '' when none), read for its invoices' due date. */
+export async function findSubscriptionPaymentTerms(db: Executor, scope: Scope, subscriptionId: string) {
+  const row = await db
+    .selectFrom('subscriptions')
+    .select('payment_terms')
+    .where('tenant_id', '=', scope.tenantId)
+    .where('environment_id', '=', scope.environmentId)
+    .where('id', '=', subscriptionId)
+    .executeTakeFirst();
+  return row?.payment_terms;
+}
+
+/**
+ * FINALIZED invoices (every tenant) past their due date with an amount remaining that have not been notified as
+ * overdue, oldest due first (the partial index `invoices_overdue_candidates`).
+ */
+export function listOverdueUnnotified(db: Executor, now: Date, limit: number) {
+  return db
+    .selectFrom('invoices')
+    .select(['id', 'tenant_id', 'environment_id'])
+    .where('invoice_status', '=', 'FINALIZED')
+    .where('overdue_notified_at', 'is', null)
+    .where('due_date', 'is not', null)
+    .where('amount_remaining', '>', '0')
+    .where('due_date', '<', now)
+    .where('status', '=', 'published')
+    .where('payment_status', 'not in', ['SUCCEEDED', 'OVERPAID'])
+    .orderBy('due_date')
+    .orderBy('id')
+    .limit(limit)
+    .execute();
+}

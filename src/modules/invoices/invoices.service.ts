@@ -8,7 +8,7 @@ import { Dec, type Money, parseDecimal, roundToCurrency, toWire } from '../../pl
 import type { InvoiceDraft, InvoiceDraftLine } from '../billing/draft.ts';
 import type { CustomersService } from '../customers/customers.service.ts';
 import type { PendingChargesProvider } from '../wallets/pending-charges.ts';
-import type { WalletTransactionView, WalletView, WalletsService } from '../wallets/wallets.service.ts';
+import type { ExpiryHold, WalletTransactionView, WalletView, WalletsService } from '../wallets/wallets.service.ts';
 import * as repo from './invoices.repo.ts';
 import { type InvoiceView, invoiceView, wireTotals } from './invoices.views.ts';
 import { renderInvoicePdf } from './pdf.ts';
@@ -49,7 +49,8 @@ export type InvoiceEventType =
   | 'invoice.update.finalized'
   | 'invoice.update.payment'
   | 'invoice.update.voided'
-  | 'invoice.update';
+  | 'invoice.update'
+  | 'invoice.payment.overdue';
 export interface InvoiceEvent {
   type: InvoiceEventType;
   invoice: InvoiceView;
@@ -123,6 +124,8 @@ export const PAYMENT_METHOD_TYPES = ['CREDITS', 'OFFLINE'] as const;
 /** Statuses `PUT /v1/invoices/{id}/payment` may record (refunds need credit notes, which are not built). */
 const RECORDABLE_PAYMENT_STATUSES = ['INITIATED', 'PENDING', 'PROCESSING', 'SUCCEEDED', 'OVERPAID', 'FAILED'];
 const PAID = ['SUCCEEDED', 'OVERPAID'];
+/** The reference's invoice_config default: an invoice is due one day after finalization. */
+const DEFAULT_DUE_DATE_DAYS = 1;
 
 export type PaymentEventType =
   'payment.created' | 'payment.updated' | 'payment.success' | 'payment.failed' | 'payment.pending';
@@ -463,6 +466,9 @@ export function createInvoicesService(deps: {
           description: `Credits applied to invoice ${invoice.id}`,
           reference_type: 'INVOICE',
           reference_id: invoice.id,
+          // Credits valid at the end of the invoice's period pay it, even once past their expiry: the expiry job
+          // keeps them for this invoice (§2.8 active_invoice) until it is paid.
+          eligible_at: creditsEligibleAt(invoice),
           metadata: {
             invoice_id: invoice.id,
             customer_id: invoice.customer_id,
@@ -479,6 +485,12 @@ export function createInvoicesService(deps: {
     return lines.map((l) => current.get(l.id) as repo.InvoiceLineItemRow);
   }
 
+  /** The instant a credit must still be valid at to pay the invoice: its period's end once that has passed. */
+  function creditsEligibleAt(invoice: repo.InvoiceRow): Date {
+    const now = clock.now();
+    return invoice.period_end && invoice.period_end.getTime() < now.getTime() ? invoice.period_end : now;
+  }
+
   /** `INV-YYYYMM-00001`: per tenant, environment and UTC month of finalization (reference invoice_config defaults). */
   async function nextInvoiceNumber(tx: Tx, scope: Scope, at: Date): Promise<string> {
     const bucket = `${at.getUTCFullYear()}${String(at.getUTCMonth() + 1).padStart(2, '0')}`;
@@ -493,6 +505,17 @@ export function createInvoicesService(deps: {
   async function onPaid(tx: Tx, scope: Scope, invoice: repo.InvoiceRow) {
     const transactionId = invoice.metadata?.[WALLET_TRANSACTION_KEY];
     if (transactionId) await wallets.completePendingTopUp(tx, scope, transactionId);
+  }
+
+  /**
+   * Days from finalization to the due date of an invoice finalized without one: the subscription's `payment_terms`
+   * (`30 NET` → 30) for its invoices, else the reference's invoice_config default `due_date_days` 1.
+   */
+  async function dueDays(tx: Tx, scope: Scope, invoice: repo.InvoiceRow): Promise<number> {
+    if (!invoice.subscription_id) return DEFAULT_DUE_DATE_DAYS;
+    const terms = await repo.findSubscriptionPaymentTerms(tx, scope, invoice.subscription_id);
+    const days = /^(\d+) NET$/.exec(terms ?? '')?.[1];
+    return days ? Number(days) : DEFAULT_DUE_DATE_DAYS;
   }
 
   /** Finalizes a locked DRAFT invoice: credit adjustment, totals, number, status; zero total → SUCCEEDED. */
@@ -516,7 +539,7 @@ export function createInvoicesService(deps: {
       invoice_status: 'FINALIZED',
       invoice_number: await nextInvoiceNumber(tx, scope, now),
       finalized_at: now,
-      due_date: invoice.due_date ?? new Date(now.getTime() + 86_400_000),
+      due_date: invoice.due_date ?? new Date(now.getTime() + (await dueDays(tx, scope, invoice)) * 86_400_000),
       ...(paid ? { payment_status: totals.overpaid_amount.gt(0) ? 'OVERPAID' : 'SUCCEEDED', paid_at: now } : {}),
       version: invoice.version + 1,
       updated_at: now,
@@ -1180,6 +1203,40 @@ export function createInvoicesService(deps: {
       return { finalized, more: due.length === limit };
     },
 
+    /**
+     * `invoice.payment.overdue`, once per invoice: FINALIZED invoices (every tenant) whose `due_date` has passed with
+     * an amount still remaining and a payment status other than SUCCEEDED/OVERPAID, up to `limit` per run, oldest due
+     * first. Each in its own transaction: the invoice is locked, re-checked, marked `overdue_notified_at` and the
+     * event enqueued together, so a concurrent or repeated run never emits it twice.
+     */
+    async notifyOverdueInvoices(options: { limit?: number } = {}): Promise<{ notified: number; more: boolean }> {
+      const limit = options.limit ?? 100;
+      const now = clock.now();
+      const due = await repo.listOverdueUnnotified(db, now, limit);
+      let notified = 0;
+      for (const candidate of due) {
+        const scope = { tenantId: candidate.tenant_id, environmentId: candidate.environment_id };
+        const done = await withTransaction(db, async (tx) => {
+          const invoice = await lockInvoice(tx, scope, candidate.id);
+          if (
+            invoice.invoice_status !== 'FINALIZED' ||
+            invoice.overdue_notified_at !== null ||
+            !invoice.due_date ||
+            invoice.due_date.getTime() >= now.getTime() ||
+            !new Dec(invoice.amount_remaining).gt(0) ||
+            PAID.includes(invoice.payment_status)
+          ) {
+            return false;
+          }
+          const row = await repo.updateInvoiceById(tx, scope, invoice.id, { overdue_notified_at: now });
+          await emit(tx, scope, 'invoice.payment.overdue', await viewOf(tx, scope, row));
+          return true;
+        });
+        if (done) notified++;
+      }
+      return { notified, more: due.length === limit };
+    },
+
     /** `GET /v1/invoices/{id}/pdf`: a one-page PDF rendered in-process. */
     async getInvoicePdf(scope: Scope, id: string): Promise<{ filename: string; pdf: Buffer }> {
       const invoice = await getInvoice(scope, id);
@@ -1322,6 +1379,10 @@ export function createInvoicesService(deps: {
      * still pay: Σ amount_remaining when the wallet covers FIXED or ALL, else Σ(usage line amount − prepaid credits −
      * line discount) − Σ amount_paid.
      */
+    /** §2.8 `active_invoice`: a lot an unpaid subscription invoice of its period may still need is kept. */
+    creditExpiryHold: (async (tx, scope, lot) =>
+      (await repo.hasUnpaidInvoiceCoveringLot(tx, scope, lot)) ? 'active_invoice' : null) satisfies ExpiryHold,
+
     unpaidInvoicesProvider: (async (executor, scope, wallet) => {
       if (wallet.wallet_type !== 'PRE_PAID') return {};
       const now = clock.now().getTime();

@@ -223,6 +223,7 @@ export function createLifecycleUseCases(internals: SubscriptionInternals) {
           .where('subscription_id', '=', id)
           .where('status', '=', 'published')
           .execute();
+        await internals.moveGrantStarts(tx, scope, id, current.start_date, start);
         await tx
           .updateTable('addon_associations')
           .set({ start_date: start, updated_at: now })

@@ -1,4 +1,4 @@
-import type { Insertable, Selectable, Updateable } from 'kysely';
+import type { ExpressionBuilder, Insertable, Selectable, Updateable } from 'kysely';
 import type { Executor } from '../../platform/db/database.ts';
 import {
   applyFilters,
@@ -7,7 +7,7 @@ import {
   type FilterCondition,
   type SortCondition,
 } from '../../platform/db/query.ts';
-import type { SubscriptionLineItemsTable, SubscriptionsTable } from '../../platform/db/schema.ts';
+import type { Database, SubscriptionLineItemsTable, SubscriptionsTable } from '../../platform/db/schema.ts';
 import type { Scope } from '../../platform/http/context.ts';
 
 export type SubscriptionRow = Selectable<SubscriptionsTable>;
@@ -202,4 +202,50 @@ export async function findCustomerWithSubscriptions(
   );
   const planNames = new Map(live.map((r) => [r.plan_id!, r.plan_name ?? '']));
   return { id: first.customer_row_id, externalId: first.customer_external_id, subscriptions, planNames };
+}
+
+/**
+ * A subscription that renews at its current period end: the period ends after `now` and by `horizon`, it is active or
+ * trialing, it does not end or cancel at (or before) that period end, and renewal.due was not sent for that period.
+ */
+function renewsWithin(eb: ExpressionBuilder<Database, 'subscriptions'>, window: { now: Date; horizon: Date }) {
+  return eb.and([
+    eb('status', '=', 'published'),
+    eb('subscription_status', 'in', ['active', 'trialing']),
+    eb('current_period_end', '>', window.now),
+    eb('current_period_end', '<=', window.horizon),
+    eb('cancel_at_period_end', '=', false),
+    eb.or([eb('end_date', 'is', null), eb('end_date', '>', eb.ref('current_period_end'))]),
+    eb.or([eb('cancel_at', 'is', null), eb('cancel_at', '>', eb.ref('current_period_end'))]),
+    eb.or([
+      eb('renewal_due_notified_for', 'is', null),
+      eb('renewal_due_notified_for', '<>', eb.ref('current_period_end')),
+    ]),
+  ]);
+}
+
+/** Subscriptions (every tenant) whose renewal.due is due, soonest period end first. */
+export function listRenewalsDue(db: Executor, window: { now: Date; horizon: Date; limit: number }) {
+  return db
+    .selectFrom('subscriptions')
+    .select(['id', 'tenant_id', 'environment_id'])
+    .where((eb) => renewsWithin(eb, window))
+    .orderBy('current_period_end', 'asc')
+    .orderBy('id', 'asc')
+    .limit(window.limit)
+    .execute();
+}
+
+/** Locks the subscription while its renewal.due is still due; skipped when another transaction holds it. */
+export function claimRenewalDue(db: Executor, scope: Scope, id: string, window: { now: Date; horizon: Date }) {
+  return db
+    .selectFrom('subscriptions')
+    .selectAll()
+    .where('tenant_id', '=', scope.tenantId)
+    .where('environment_id', '=', scope.environmentId)
+    .where('id', '=', id)
+    .where((eb) => renewsWithin(eb, window))
+    .forUpdate()
+    .skipLocked()
+    .executeTakeFirst();
 }

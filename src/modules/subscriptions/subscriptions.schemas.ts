@@ -1,5 +1,7 @@
 import { Type } from 'typebox';
 import { DecimalString, ListOf, Metadata, SearchFields, StringEnum, Timestamp } from '../../platform/http/schemas.ts';
+import { CreateCreditGrantRequest } from '../catalog/catalog.schemas.ts';
+import { CREDIT_GRANT_SCOPES } from '../catalog/credit-grants.service.ts';
 import { FeatureResponse } from '../catalog/features.schemas.ts';
 import { BILLING_CYCLES, SUBSCRIPTION_BILLING_PERIODS } from './periods.ts';
 import { CANCELLATION_TYPES } from './subscriptions.service.ts';
@@ -9,6 +11,12 @@ import { PAUSE_MODES, RESUME_MODES } from './lifecycle.ts';
 import { CHANGE_TIMINGS, PRORATION_BEHAVIORS } from './plan-change.ts';
 
 const SUBSCRIPTION_STATUSES = ['active', 'paused', 'cancelled', 'incomplete', 'trialing', 'draft'] as const;
+
+/** A grant of the create body: the catalog's CreateCreditGrantRequest with `scope` implied (SUBSCRIPTION). */
+export const SubscriptionCreditGrantRequest = Type.Object({
+  ...CreateCreditGrantRequest.properties,
+  scope: Type.Optional(StringEnum(CREDIT_GRANT_SCOPES)),
+});
 
 export const CreateSubscriptionRequest = Type.Object({
   plan_id: Type.String({ minLength: 1, maxLength: 50 }),
@@ -63,6 +71,22 @@ export const CreateSubscriptionRequest = Type.Object({
       Type.Null(),
     ]),
   ),
+  override_entitlements: Type.Optional(
+    Type.Union([
+      Type.Array(
+        Type.Object({
+          entitlement_id: Type.String({ minLength: 1, maxLength: 50 }),
+          usage_limit: Type.Optional(Type.Union([Type.Integer(), Type.Null()])),
+          is_enabled: Type.Optional(Type.Boolean()),
+          static_value: Type.Optional(Type.String({ maxLength: 255 })),
+          config_value: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
+        }),
+        { maxItems: 100 },
+      ),
+      Type.Null(),
+    ]),
+  ),
+  credit_grants: Type.Optional(Type.Union([Type.Array(SubscriptionCreditGrantRequest, { maxItems: 50 }), Type.Null()])),
   addons: Type.Optional(
     Type.Union([
       Type.Array(

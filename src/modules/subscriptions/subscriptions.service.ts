@@ -1,7 +1,8 @@
+import type { BackgroundTask } from '../../platform/background/runner.ts';
 import type { Clock } from '../../platform/clock.ts';
 import { type Db, type Executor, type Tx, withTransaction } from '../../platform/db/database.ts';
 import { type FilterCondition, pageOf, parseExpand, type SortCondition } from '../../platform/db/query.ts';
-import { invalidOperation, notFound, validation } from '../../platform/errors.ts';
+import { AppError, invalidOperation, notFound, validation } from '../../platform/errors.ts';
 import type { Scope } from '../../platform/http/context.ts';
 import { newId } from '../../platform/ids.ts';
 import { columnToWire } from '../../platform/money.ts';
@@ -22,12 +23,16 @@ import { createPlanChangeUseCases } from './plan-change.ts';
 import type { Selectable } from 'kysely';
 import type { PricesTable } from '../../platform/db/schema.ts';
 import type { PricesService } from '../catalog/prices.service.ts';
+import type { CreateCreditGrantInput, CreditGrantsService } from '../catalog/credit-grants.service.ts';
+import type { EntitlementsService } from '../catalog/entitlements.service.ts';
 import { dec, toWire } from '../../platform/money.ts';
 
 export const CANCELLATION_TYPES = ['immediate', 'end_of_period', 'scheduled_date'] as const;
 export type CancellationType = (typeof CANCELLATION_TYPES)[number];
 export const COLLECTION_METHODS = ['charge_automatically', 'send_invoice'] as const;
 export const PAYMENT_BEHAVIORS = ['allow_incomplete', 'default_incomplete', 'error_if_incomplete', 'default_active'];
+/** How long before a period end subscription.renewal.due is sent (the reference does not document its lead time). */
+export const DEFAULT_RENEWAL_DUE_LEAD_HOURS = 24;
 export const PAYMENT_TERMS = ['15 NET', '30 NET', '45 NET', '60 NET', '75 NET', '90 NET'];
 
 export interface CreateSubscriptionInput {
@@ -51,7 +56,23 @@ export interface CreateSubscriptionInput {
   subscription_status?: string | undefined;
   addons?: AttachAddonInput[] | undefined;
   override_line_items?: OverrideLineItemInput[] | undefined;
+  /** Subscription-level replacements of plan or addon entitlements. */
+  override_entitlements?: OverrideEntitlementInput[] | undefined;
+  /** Grants of this subscription only (scope SUBSCRIPTION implied), beside the plan's copied grants. */
+  credit_grants?: SubscriptionCreditGrantInput[] | undefined;
 }
+
+/** OverrideEntitlementRequest: a plan/addon entitlement's usage_limit, is_enabled, static_value or config_value. */
+export interface OverrideEntitlementInput {
+  entitlement_id: string;
+  usage_limit?: number | null | undefined;
+  is_enabled?: boolean | undefined;
+  static_value?: string | undefined;
+  config_value?: Record<string, unknown> | undefined;
+}
+
+/** A CreateCreditGrantRequest of the create body: `scope` may be omitted (it is SUBSCRIPTION). */
+export type SubscriptionCreditGrantInput = Omit<CreateCreditGrantInput, 'scope'> & { scope?: string | undefined };
 
 /** A plan price overridden for this subscription: a new quantity, or new pricing (a subscription-scoped copy). */
 export interface OverrideLineItemInput {
@@ -265,7 +286,8 @@ export type SubscriptionEvent = {
     | 'subscription.activated'
     | 'subscription.paused'
     | 'subscription.resumed'
-    | 'subscription.plan_changed';
+    | 'subscription.plan_changed'
+    | 'subscription.renewal.due';
   subscription: SubscriptionView;
 };
 export type SubscriptionEventListener = (tx: Tx, scope: Scope, event: SubscriptionEvent) => Promise<void>;
@@ -348,6 +370,8 @@ export interface SubscriptionInternals {
     override: Omit<OverrideLineItemInput, 'price_id' | 'quantity'>,
     from: Date,
   ): Promise<PriceRow>;
+  /** A draft activated at `to`: its own grants that started with the draft start then (catalog). */
+  moveGrantStarts(tx: Tx, scope: Scope, subscriptionId: string, from: Date, to: Date): Promise<void>;
 }
 
 /** `subscription_status` on create: only `draft` is accepted (a subscription that starts on activation). */
@@ -363,6 +387,8 @@ export function createSubscriptionsService(deps: {
   clock: Clock;
   customers: Pick<CustomersService, 'findCustomerInTransaction'>;
   prices: Pick<PricesService, 'insertPrice'>;
+  creditGrants: Pick<CreditGrantsService, 'insertCreditGrant' | 'moveSubscriptionGrantStarts'>;
+  entitlements: Pick<EntitlementsService, 'overrideForSubscription'>;
 }) {
   const { db, clock } = deps;
   const listeners: SubscriptionEventListener[] = [];
@@ -623,6 +649,96 @@ export function createSubscriptionsService(deps: {
     return out;
   }
 
+  /**
+   * The create body's `credit_grants`, written as SUBSCRIPTION grants of the new subscription in its create
+   * transaction through the catalog's own insert (the same validation as POST /v1/creditgrants; a refused grant
+   * rolls the whole create back). `start_date` defaults to the subscription's start and may not be before it. The
+   * billing hook then applies them with the plan's copied grants (first application now, recurring by the job).
+   */
+  async function insertRequestGrants(
+    tx: Tx,
+    scope: Scope,
+    subscription: repo.SubscriptionRow,
+    grants: SubscriptionCreditGrantInput[],
+  ) {
+    for (const [index, grant] of grants.entries()) {
+      const field = `credit_grants[${index}]`;
+      if (grant.scope !== undefined && grant.scope !== 'SUBSCRIPTION') {
+        throw validation(`${field}.scope must be SUBSCRIPTION (grants of the create body belong to the subscription)`, {
+          field: `${field}.scope`,
+        });
+      }
+      for (const owner of ['plan_id', 'addon_id', 'subscription_id'] as const) {
+        if (grant[owner]) {
+          throw validation(`${field}.${owner} is not allowed: the grant belongs to the subscription being created`, {
+            field: `${field}.${owner}`,
+          });
+        }
+      }
+      const start = parseTime(grant.start_date, `${field}.start_date`) ?? subscription.start_date;
+      if (start.getTime() < subscription.start_date.getTime()) {
+        throw validation(`${field}.start_date must not be before the subscription's start_date`, {
+          field: `${field}.start_date`,
+        });
+      }
+      try {
+        await deps.creditGrants.insertCreditGrant(tx, scope, {
+          ...grant,
+          scope: 'SUBSCRIPTION',
+          subscription_id: subscription.id,
+          start_date: start.toISOString(),
+        });
+      } catch (error) {
+        if (error instanceof AppError && error.code === 'validation_error') {
+          throw validation(`${field}: ${error.message}`, { field, ...(error.details ?? {}) });
+        }
+        throw error;
+      }
+    }
+  }
+
+  /**
+   * `override_entitlements` on create: each names an entitlement of the plan or of an addon attached in the same
+   * request (once); the catalog writes a SUBSCRIPTION entitlement with that parent and the overridden values, in the
+   * create transaction (any refusal rolls the create back).
+   */
+  async function insertEntitlementOverrides(
+    tx: Tx,
+    scope: Scope,
+    subscription: repo.SubscriptionRow,
+    input: CreateSubscriptionInput,
+  ) {
+    const overrides = input.override_entitlements ?? [];
+    const owners = [
+      { entity_type: 'PLAN' as const, entity_id: subscription.plan_id },
+      ...(input.addons ?? []).map((a) => ({ entity_type: 'ADDON' as const, entity_id: a.addon_id })),
+    ];
+    const seen = new Set<string>();
+    for (const [index, override] of overrides.entries()) {
+      const field = `override_entitlements[${index}]`;
+      if (seen.has(override.entitlement_id)) {
+        throw validation(`${field}.entitlement_id is overridden twice`, { entitlement_id: override.entitlement_id });
+      }
+      seen.add(override.entitlement_id);
+      const { entitlement_id: _id, ...values } = override;
+      if (Object.values(values).every((v) => v === undefined)) {
+        throw validation(`${field} overrides nothing: give usage_limit, is_enabled, static_value or config_value`);
+      }
+      try {
+        await deps.entitlements.overrideForSubscription(tx, scope, {
+          ...override,
+          subscription_id: subscription.id,
+          owners,
+        });
+      } catch (error) {
+        if (error instanceof AppError && error.code === 'validation_error') {
+          throw validation(`${field}: ${error.message}`, { field, ...(error.details ?? {}) });
+        }
+        throw error;
+      }
+    }
+  }
+
   const internals: SubscriptionInternals = {
     db,
     clock,
@@ -633,6 +749,8 @@ export function createSubscriptionsService(deps: {
     insertPriceLineItems,
     repriceCopy,
     customerView: (tx, scope, id) => deps.customers.findCustomerInTransaction(tx, scope, id),
+    moveGrantStarts: (tx, scope, id, from, to) =>
+      deps.creditGrants.moveSubscriptionGrantStarts(tx, scope, id, from, to),
   };
   const addons = createAddonUseCases(internals);
   const lifecycle = createLifecycleUseCases(internals);
@@ -748,6 +866,8 @@ export function createSubscriptionsService(deps: {
           });
         }
         for (const addon of input.addons ?? []) await addons.attachInTransaction(tx, scope, row, addon);
+        await insertRequestGrants(tx, scope, row, input.credit_grants ?? []);
+        await insertEntitlementOverrides(tx, scope, row, input);
         const items = await repo.findLineItems(tx, scope, [row.id]);
         const view = subscriptionView(row, items);
         await emit(tx, scope, {
@@ -981,6 +1101,38 @@ export function createSubscriptionsService(deps: {
         .map((item) => ({ ...lineItemView(item), plan_id: rows[order.get(item.subscription_id)!]!.plan_id }));
     },
 
+    /**
+     * `subscription.renewal.due`, once per period: active and trialing subscriptions (every tenant) whose current
+     * period ends within `leadHours` (SUBSCRIPTION_RENEWAL_DUE_LEAD_HOURS, default 24) and that renew then — not
+     * ending or cancelling at that period end (end_date / cancel_at on or before it). Up to `limit` per run, soonest
+     * first; each in its own transaction that claims the row (FOR UPDATE SKIP LOCKED, re-checked), records the period
+     * end in `renewal_due_notified_for` and enqueues the event, so repeated or concurrent runs emit it once per period.
+     */
+    async notifyRenewalsDue(
+      options: { limit?: number; leadHours?: number } = {},
+    ): Promise<{ notified: number; more: boolean }> {
+      const limit = options.limit ?? 100;
+      const now = clock.now();
+      const horizon = new Date(now.getTime() + (options.leadHours ?? DEFAULT_RENEWAL_DUE_LEAD_HOURS) * 3_600_000);
+      const due = await repo.listRenewalsDue(db, { now, horizon, limit });
+      let notified = 0;
+      for (const candidate of due) {
+        const scope = { tenantId: candidate.tenant_id, environmentId: candidate.environment_id };
+        const done = await withTransaction(db, async (tx) => {
+          const row = await repo.claimRenewalDue(tx, scope, candidate.id, { now, horizon });
+          if (!row) return false;
+          const updated = await repo.updateSubscriptionById(tx, scope, row.id, {
+            renewal_due_notified_for: row.current_period_end,
+          });
+          const view = subscriptionView(updated, await repo.findLineItems(tx, scope, [row.id]));
+          await emit(tx, scope, { type: 'subscription.renewal.due', subscription: view });
+          return true;
+        });
+        if (done) notified++;
+      }
+      return { notified, more: due.length === limit };
+    },
+
     /** The subscription's customer as seen in `tx` (for webhook payloads). */
     async customerOf(tx: Tx, scope: Scope, subscription: SubscriptionView): Promise<CustomerView | undefined> {
       return deps.customers.findCustomerInTransaction(tx, scope, subscription.customer_id);
@@ -989,3 +1141,21 @@ export function createSubscriptionsService(deps: {
 }
 
 export type SubscriptionsService = ReturnType<typeof createSubscriptionsService>;
+
+/** subscription.renewal.due as periodic background work (every minute; at once again while more are due). */
+export function renewalDueTask(
+  subscriptions: SubscriptionsService,
+  options: { leadHours?: number; intervalMs?: number } = {},
+): BackgroundTask {
+  return {
+    name: 'subscriptions.notify-renewals-due',
+    intervalMs: options.intervalMs ?? 60_000,
+    run: async () =>
+      (
+        await subscriptions.notifyRenewalsDue({
+          limit: 100,
+          ...(options.leadHours !== undefined ? { leadHours: options.leadHours } : {}),
+        })
+      ).more,
+  };
+}

@@ -399,20 +399,30 @@ export function updateWalletTransactionById(
     .executeTakeFirstOrThrow();
 }
 
-/** Lots past their expiry that still hold credits, across every environment, oldest expiry first. */
-export function listExpiredLots(db: Executor, before: Date, limit: number, scope?: Scope) {
+/**
+ * Lots whose expiry is before `before` that still hold credits, across every environment, oldest expiry first;
+ * lots the expiry job kept are passed over until their `expiry_recheck_at`.
+ */
+export function listExpiredLots(
+  db: Executor,
+  options: { before: Date; now: Date; limit: number; scope?: Scope | undefined },
+) {
   let query = db.selectFrom('wallet_transactions');
-  if (scope) {
-    query = query.where('tenant_id', '=', scope.tenantId).where('environment_id', '=', scope.environmentId);
+  if (options.scope) {
+    query = query
+      .where('tenant_id', '=', options.scope.tenantId)
+      .where('environment_id', '=', options.scope.environmentId);
   }
+  const now = options.now;
   return query
     .select(['id', 'tenant_id', 'environment_id', 'wallet_id'])
     .where(OPEN_LOT)
     .where('expiry_date', 'is not', null)
-    .where('expiry_date', '<', before)
+    .where('expiry_date', '<', options.before)
+    .where((eb) => eb.or([eb('expiry_recheck_at', 'is', null), eb('expiry_recheck_at', '<=', now)]))
     .orderBy('expiry_date', 'asc')
     .orderBy('id', 'asc')
-    .limit(limit)
+    .limit(options.limit)
     .execute();
 }
 

@@ -372,12 +372,34 @@ const idempotencyConflict = (key: string) =>
 // ---------------------------------------------------------------------------------------------------------------
 // The service
 
+/** The reference's grace (§2.8): a lot is expired this long after its expiry_date (WALLET_EXPIRY_GRACE_SECONDS). */
+export const DEFAULT_EXPIRY_GRACE_SECONDS = 6 * 3600;
+/** A lot the expiry job kept is looked at again this long after (the reference's expiry schedule runs every 15 min). */
+export const EXPIRY_RECHECK_SECONDS = 15 * 60;
+
+/** A credit lot past its expiry, as the expiry job asks the holds about it. */
+export interface ExpiringLot {
+  id: string;
+  wallet_id: string;
+  customer_id: string;
+  currency: string;
+  created_at: Date;
+  expiry_date: Date;
+}
+
+/**
+ * A reason to keep a lot past its expiry for now (reference §2.8: `active_subscription`, `active_invoice`), or null.
+ * Other modules register holds; each reads through the expiry transaction `tx` and never writes.
+ */
+export type ExpiryHold = (tx: Tx, scope: Scope, lot: ExpiringLot) => Promise<string | null>;
+
 /** Wallets: one function per use case, each in one transaction; every ledger write goes through writeEntry. */
 export function createWalletsService(deps: { db: Db; clock: Clock; customers: CustomersService }) {
   const { db, clock, customers } = deps;
   const listeners: WalletEventListener[] = [];
   const invoicedTopUpHandlers: InvoicedTopUpHandler[] = [];
   const pendingCharges = createPendingChargesRegistry();
+  const expiryHolds: ExpiryHold[] = [];
   let priceUnitResolver: PriceUnitResolver | null = null;
 
   async function emit(tx: Tx, scope: Scope, event: WalletEvent): Promise<void> {
@@ -547,6 +569,7 @@ export function createWalletsService(deps: { db: Db; clock: Clock; customers: Cu
       description: entry.description,
       metadata,
       expiry_date: entry.kind === 'credit' ? (entry.expiry_date ?? null) : null,
+      expiry_recheck_at: null,
       priority: entry.kind === 'credit' ? (entry.priority ?? null) : null,
       transaction_reason: entry.reason,
       currency: wallet.currency,
@@ -1045,25 +1068,46 @@ export function createWalletsService(deps: { db: Db; clock: Clock; customers: Cu
   // ---- expiry ---------------------------------------------------------------------------------------------------
 
   /**
-   * Expires up to `limit` lots whose expiry_date is before the clock's now: each is closed by a CREDIT_EXPIRED
-   * debit of exactly its remainder, in its own transaction (so one bad wallet cannot block the rest).
-   * Every environment by default; `scope` limits the run to one (an operator's manual run, tests).
+   * Expires up to `limit` lots whose expiry_date is more than `graceSeconds` (default 6 h, the reference's grace)
+   * before the clock's now: each is closed by a CREDIT_EXPIRED debit of exactly its remainder, in its own transaction
+   * (so one bad wallet cannot block the rest). A lot a registered hold keeps (§2.8: an unpaid invoice of its period,
+   * billing lagging) is not expired: it gets `expiry_recheck_at` = now + `recheckSeconds` and the job passes over it
+   * until then, so kept lots never fill a batch and `more` turns false. Every environment by default; `scope` limits
+   * the run to one (an operator's manual run, tests).
    */
   async function expireCredits(
-    options: { limit?: number; scope?: Scope } = {},
-  ): Promise<{ expired: number; more: boolean }> {
+    options: { limit?: number; scope?: Scope; graceSeconds?: number; recheckSeconds?: number } = {},
+  ): Promise<{ expired: number; kept: Array<{ transaction_id: string; reason: string }>; more: boolean }> {
     const now = clock.now();
     const limit = options.limit ?? 100;
-    const candidates = await repo.listExpiredLots(db, now, limit, options.scope);
+    const cutoff = new Date(now.getTime() - (options.graceSeconds ?? DEFAULT_EXPIRY_GRACE_SECONDS) * 1000);
+    const recheckAt = new Date(now.getTime() + (options.recheckSeconds ?? EXPIRY_RECHECK_SECONDS) * 1000);
+    const candidates = await repo.listExpiredLots(db, { before: cutoff, now, limit, scope: options.scope });
     let expired = 0;
+    const kept: Array<{ transaction_id: string; reason: string }> = [];
     for (const candidate of candidates) {
       const scope = { tenantId: candidate.tenant_id, environmentId: candidate.environment_id };
-      const done = await withTransaction(db, async (tx) => {
+      const outcome = await withTransaction(db, async (tx): Promise<string | boolean> => {
         const wallet = await repo.findWalletById(tx, scope, candidate.wallet_id, { forUpdate: true });
         const lot = await repo.findWalletTransactionById(tx, scope, candidate.id);
         if (!wallet || !lot) return false;
         const remainder = new Dec(lot.credits_available);
-        if (remainder.lte(0) || !lot.expiry_date || lot.expiry_date.getTime() >= now.getTime()) return false;
+        if (remainder.lte(0) || !lot.expiry_date || lot.expiry_date.getTime() >= cutoff.getTime()) return false;
+        const expiring: ExpiringLot = {
+          id: lot.id,
+          wallet_id: wallet.id,
+          customer_id: wallet.customer_id,
+          currency: wallet.currency,
+          created_at: lot.created_at,
+          expiry_date: lot.expiry_date,
+        };
+        for (const hold of expiryHolds) {
+          const reason = await hold(tx, scope, expiring);
+          if (reason) {
+            await repo.updateWalletTransactionById(tx, scope, lot.id, { expiry_recheck_at: recheckAt });
+            return reason;
+          }
+        }
         const written = await writeEntry(tx, scope, wallet, {
           kind: 'debit',
           credits: remainder,
@@ -1081,9 +1125,10 @@ export function createWalletsService(deps: { db: Db; clock: Clock; customers: Cu
         await settle(tx, scope, written.wallet);
         return true;
       });
-      if (done) expired++;
+      if (outcome === true) expired++;
+      else if (typeof outcome === 'string') kept.push({ transaction_id: candidate.id, reason: outcome });
     }
-    return { expired, more: candidates.length === limit };
+    return { expired, kept, more: candidates.length === limit };
   }
 
   // ---- views with extras ------------------------------------------------------------------------------------------
@@ -1136,6 +1181,10 @@ export function createWalletsService(deps: { db: Db; clock: Clock; customers: Cu
     },
     setPriceUnitResolver(resolver: PriceUnitResolver): void {
       priceUnitResolver = resolver;
+    },
+    /** Billing and invoices register the reference's expiry skip rules here (see expireCredits). */
+    registerExpiryHold(hold: ExpiryHold): void {
+      expiryHolds.push(hold);
     },
     computePendingCharges: pendingCharges.computePendingCharges,
     completePendingTopUp,
@@ -1728,11 +1777,17 @@ export type WalletsService = ReturnType<typeof createWalletsService>;
 /** Credit expiry as periodic background work: bounded batches, the clock injected into the service. */
 export function walletExpiryTask(
   wallets: WalletsService,
-  options: { intervalMs?: number; batch?: number } = {},
+  options: { intervalMs?: number; batch?: number; graceSeconds?: number } = {},
 ): BackgroundTask {
   return {
     name: 'wallets.expire-credits',
     intervalMs: options.intervalMs ?? 60_000,
-    run: async () => (await wallets.expireCredits({ limit: options.batch ?? 100 })).more,
+    run: async () =>
+      (
+        await wallets.expireCredits({
+          limit: options.batch ?? 100,
+          ...(options.graceSeconds !== undefined ? { graceSeconds: options.graceSeconds } : {}),
+        })
+      ).more,
   };
 }

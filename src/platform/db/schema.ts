@@ -213,6 +213,8 @@ export interface WalletTransactionsTable {
   description: string;
   metadata: Json<Record<string, string>>;
   expiry_date: NullableTimestamp;
+  /** A lot past expiry kept by the expiry job (skip rules) is looked at again from then on (migration 0014). */
+  expiry_recheck_at: NullableTimestamp;
   priority: number | null;
   transaction_reason: string;
   currency: string;
@@ -418,6 +420,8 @@ export interface SubscriptionsTable extends CatalogRowBase {
   pause_status: Generated<string>;
   active_pause_id: string | null;
   end_date_before_cancel: NullableTimestamp;
+  /** The current_period_end subscription.renewal.due was emitted for (migration 0014). */
+  renewal_due_notified_for: NullableTimestamp;
 }
 
 export interface SubscriptionLineItemsTable extends CatalogRowBase {
@@ -524,6 +528,8 @@ export interface InvoicesTable extends CatalogRowBase {
   idempotency_key: string | null;
   metadata: Json<Record<string, string>>;
   version: number;
+  /** When invoice.payment.overdue was emitted (migration 0014). */
+  overdue_notified_at: NullableTimestamp;
 }
 
 export interface InvoiceLineItemsTable extends CatalogRowBase {
