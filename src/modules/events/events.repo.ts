@@ -71,7 +71,6 @@ export async function insertEvents(db: Executor, scope: Scope, rows: EventInsert
         set events = event_rollups.events + excluded.events,
             total = event_rollups.total + excluded.total,
             maximum = greatest(event_rollups.maximum, excluded.maximum)
-      returning 1
     )
     select count(*) as inserted from inserted`.execute(db);
   return Number(result.rows[0]!.inserted);
