@@ -14,6 +14,7 @@ import {
   freshPostgresDatabase,
   print,
   printHeader,
+  processCpuMs,
   runLoad,
   startServer,
 } from './support.ts';
@@ -48,10 +49,13 @@ async function ingestion(engine: Engine) {
   await migrateToLatest(database.db);
   try {
     for (const concurrency of [1, 4, 16]) {
+      const cpuBefore = processCpuMs(server.pid);
       const http = await runLoad(concurrency, BENCH_SECONDS * 1000, async (w, i) => {
         const response = await call(server, 'POST', '/v1/events/bulk', { events: batchOf(w, i, `h${concurrency}`) });
         return response.status === 202;
       });
+      // Embedded, the database runs inside the server process, so this is the whole cost of a request.
+      const cpuPerRequest = (processCpuMs(server.pid) - cpuBefore) / Math.max(1, http.ops);
       const floor = await runLoad(concurrency, BENCH_SECONDS * 1000, async (w, i) => {
         const rows = batchOf(w, i, `s${concurrency}`);
         await database.db
@@ -74,7 +78,8 @@ async function ingestion(engine: Engine) {
           .execute();
       });
       const scale = (r: typeof http) => ({ ...r, opsPerSecond: r.opsPerSecond * BATCH });
-      print(formatRow('HTTP POST /v1/events/bulk', scale(http), scale(floor)));
+      const cpu = Number.isNaN(cpuPerRequest) ? '' : `  server cpu ${cpuPerRequest.toFixed(1)} ms/request`;
+      print(formatRow('HTTP POST /v1/events/bulk', scale(http), scale(floor)) + cpu);
       print(formatRow('SQL INSERT … ON CONFLICT DO NOTHING', scale(floor)));
     }
   } finally {
@@ -191,7 +196,9 @@ async function usageQueries(engine: Engine) {
   }
 }
 
+// BENCH_PARTS=ingestion (or usage) runs one half.
+const PARTS = (process.env.BENCH_PARTS ?? 'ingestion,usage').split(',');
 for (const engine of ENGINES) {
-  await ingestion(engine);
-  await usageQueries(engine);
+  if (PARTS.includes('ingestion')) await ingestion(engine);
+  if (PARTS.includes('usage')) await usageQueries(engine);
 }

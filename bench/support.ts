@@ -106,6 +106,17 @@ export async function startServer(engine: Engine, extraEnv: Record<string, strin
   };
 }
 
+/** CPU time (user + system, ms) a process has used so far; Linux /proc, USER_HZ = 100. NaN elsewhere. */
+export function processCpuMs(pid: number | undefined): number {
+  if (pid === undefined) return Number.NaN;
+  try {
+    const fields = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
+  } catch {
+    return Number.NaN;
+  }
+}
+
 export interface LoadResult {
   concurrency: number;
   ops: number;

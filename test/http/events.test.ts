@@ -120,6 +120,22 @@ describe('POST /v1/events/bulk', () => {
     assert.equal((await usage(tenant, { event_name: 'api_call', aggregation_type: 'COUNT' })).value, 4);
   });
 
+  it('keeps the first of events repeated inside one request', async () => {
+    const tenant = await h.newTenant();
+    const e = (n: string) => ({
+      event_id: 'dup',
+      event_name: 'api_call',
+      external_customer_id: 'c1',
+      timestamp: at(5),
+      properties: { n },
+    });
+    await ingest(tenant, [e('1'), e('5'), e('7')]);
+    const stored = (await h.request(tenant, 'GET', '/v1/events/lookup?id=dup')).json();
+    assert.deepEqual(stored.event.properties, { n: '1' });
+    const sum = await usage(tenant, { event_name: 'api_call', aggregation_type: 'SUM', property_name: 'n' });
+    assert.equal(sum.value, 1);
+  });
+
   it('is all-or-nothing: one malformed event rejects the batch and names its index', async () => {
     const tenant = await h.newTenant();
     const good = { event_name: 'api_call', external_customer_id: 'c1', timestamp: at(1) };

@@ -38,24 +38,29 @@ function rollupRowsOf(source: RawBuilder<unknown>) {
 }
 
 /**
- * One multi-row insert through `unnest` (a fixed 10 parameters whatever the batch size); duplicates of stored
- * events and duplicates inside the batch are dropped by the primary key. The same statement adds the inserted rows
- * (and only those) to the hourly rollups. Returns the ids actually inserted.
+ * One multi-row insert through `unnest` (a fixed 10 parameters whatever the batch size, so the statement is prepared
+ * once per connection); duplicates of stored events and duplicates inside the batch are dropped by the primary key.
+ * The same statement fills `customer_id` of the rows without one from the live customer with that
+ * `external_customer_id`, if there is one, and adds the inserted rows (and only those) to the hourly rollups.
+ * Returns how many rows were inserted.
  */
 export async function insertEvents(db: Executor, scope: Scope, rows: EventInsert[], ingestedAt: Date) {
-  const result = await sql<{ id: string }>`
+  const result = await sql<{ inserted: string }>`
     with inserted as (
       insert into events (tenant_id, environment_id, id, event_name, external_customer_id, customer_id, "timestamp",
                           source, properties, ingested_at)
-      select ${scope.tenantId}, ${scope.environmentId}, u.id, u.event_name, u.external_customer_id, u.customer_id,
-             u.ts, u.source, u.properties, ${ingestedAt}
+      select ${scope.tenantId}, ${scope.environmentId}, u.id, u.event_name, u.external_customer_id,
+             coalesce(u.customer_id, c.id), u.ts, u.source, u.properties, ${ingestedAt}
       from unnest(${rows.map((r) => r.id)}::text[], ${rows.map((r) => r.event_name)}::text[],
                   ${rows.map((r) => r.external_customer_id)}::text[], ${rows.map((r) => r.customer_id)}::text[],
                   ${rows.map((r) => r.timestamp)}::timestamptz[], ${rows.map((r) => r.source)}::text[],
                   ${rows.map((r) => r.properties)}::jsonb[])
            as u(id, event_name, external_customer_id, customer_id, ts, source, properties)
+      left join customers c
+        on u.customer_id is null and c.tenant_id = ${scope.tenantId} and c.environment_id = ${scope.environmentId}
+           and c.external_id = u.external_customer_id and c.status = 'published'
       on conflict do nothing
-      returning tenant_id, environment_id, id, external_customer_id, event_name, "timestamp", properties
+      returning tenant_id, environment_id, external_customer_id, event_name, "timestamp", properties
     ),
     rolled as (
       insert into event_rollups (tenant_id, environment_id, external_customer_id, event_name, property, hour,
@@ -66,10 +71,9 @@ export async function insertEvents(db: Executor, scope: Scope, rows: EventInsert
         set events = event_rollups.events + excluded.events,
             total = event_rollups.total + excluded.total,
             maximum = greatest(event_rollups.maximum, excluded.maximum)
-      returning 1
     )
-    select id from inserted`.execute(db);
-  return result.rows.map((r) => r.id);
+    select count(*) as inserted from inserted`.execute(db);
+  return Number(result.rows[0]!.inserted);
 }
 
 /**

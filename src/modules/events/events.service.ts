@@ -71,6 +71,7 @@ export interface UsageView {
 }
 
 const DAY_MS = 24 * 60 * 60 * 1000;
+const WHITESPACE = /\s/;
 const MAX_WINDOWS = 10_000;
 
 function eventView(row: Awaited<ReturnType<typeof repo.findEventById>> & object): EventView {
@@ -134,70 +135,88 @@ export function createEventsService(deps: {
 }) {
   const { db, clock, customers, meters } = deps;
 
-  function prepare(input: IngestEventInput, index: number | undefined, now: Date): repo.EventInsert {
-    const where = index === undefined ? '' : `events[${index}]: `;
-    const details = index === undefined ? {} : { index };
-    if (!input.event_name.trim()) throw validation(`${where}event_name is required`, details);
-    if (!input.external_customer_id && !input.customer_id) {
-      throw validation(`${where}external_customer_id or customer_id is required`, details);
-    }
-    if (input.event_id !== undefined && (input.event_id === '' || /\s/.test(input.event_id))) {
-      throw validation(`${where}event_id must not be empty or contain whitespace`, details);
-    }
+  /**
+   * One event's row, after the checks the request schema cannot express. Runs for every event of a bulk request
+   * (up to 1,000), so it stays a plain loop: the schema already checked the types and formats.
+   */
+  function prepare(input: IngestEventInput, index: number | undefined, now: string): repo.EventInsert {
+    const eventId = input.event_id;
     let timestamp = now;
-    if (input.timestamp !== undefined) {
+    const invalid = !input.event_name.trim()
+      ? 'event_name is required'
+      : !input.external_customer_id && !input.customer_id
+        ? 'external_customer_id or customer_id is required'
+        : eventId !== undefined && (eventId === '' || WHITESPACE.test(eventId))
+          ? 'event_id must not be empty or contain whitespace'
+          : undefined;
+    let problem = invalid;
+    if (problem === undefined && input.timestamp !== undefined) {
       const ms = Date.parse(input.timestamp);
-      if (Number.isNaN(ms)) throw validation(`${where}timestamp must be RFC 3339`, details);
-      timestamp = new Date(ms);
+      if (Number.isNaN(ms)) problem = 'timestamp must be RFC 3339';
+      else timestamp = new Date(ms).toISOString();
     }
-    for (const [key, value] of Object.entries(input.properties ?? {})) {
-      if (value !== null && typeof value === 'object') {
-        throw validation(`${where}properties.${key} must be a string, number or boolean`, details);
+    const properties = input.properties;
+    if (problem === undefined && properties !== undefined) {
+      for (const key in properties) {
+        const value = properties[key];
+        if (value !== null && typeof value === 'object') {
+          problem = `properties.${key} must be a string, number or boolean`;
+          break;
+        }
       }
     }
+    if (problem !== undefined) {
+      throw index === undefined ? validation(problem) : validation(`events[${index}]: ${problem}`, { index });
+    }
     return {
-      id: input.event_id ?? newId('event'),
+      id: eventId ?? newId('event'),
       event_name: input.event_name,
       external_customer_id: input.external_customer_id ?? '',
       customer_id: input.customer_id ?? null,
-      timestamp: timestamp.toISOString(),
+      timestamp,
       source: input.source ?? '',
-      properties: JSON.stringify(input.properties ?? {}),
+      properties: properties === undefined ? '{}' : JSON.stringify(properties),
     };
   }
 
-  /** Fills customer_id from external ids (and external ids from customer ids) of customers that exist now. */
-  async function resolveCustomers(scope: Scope, rows: repo.EventInsert[]): Promise<void> {
-    const externalIds = [
-      ...new Set(rows.filter((r) => r.external_customer_id && !r.customer_id).map((r) => r.external_customer_id)),
-    ];
+  /**
+   * Fills external_customer_id of rows that only name a customer_id (404 for an unknown customer). The reverse, a
+   * customer_id for an external id, is filled by the insert statement itself.
+   */
+  async function resolveExternalIds(scope: Scope, rows: repo.EventInsert[]): Promise<void> {
     const customerIds = [
       ...new Set(rows.filter((r) => !r.external_customer_id && r.customer_id).map((r) => r.customer_id!)),
     ];
-    if (externalIds.length > 0) {
-      const found = await customers.searchCustomers(scope, { external_ids: externalIds, limit: 1000 });
-      const byExternal = new Map(found.items.map((c) => [c.external_id, c.id]));
-      for (const row of rows) if (!row.customer_id) row.customer_id = byExternal.get(row.external_customer_id) ?? null;
-    }
-    if (customerIds.length > 0) {
-      const found = await customers.searchCustomers(scope, { customer_ids: customerIds, limit: 1000 });
-      const byId = new Map(found.items.map((c) => [c.id, c.external_id]));
-      for (const row of rows) {
-        if (!row.external_customer_id) {
-          const external = byId.get(row.customer_id!);
-          if (!external) throw notFound('customer', { customer_id: row.customer_id });
-          row.external_customer_id = external;
-        }
+    if (customerIds.length === 0) return;
+    const found = await customers.searchCustomers(scope, { customer_ids: customerIds, limit: 1000 });
+    const byId = new Map(found.items.map((c) => [c.id, c.external_id]));
+    for (const row of rows) {
+      if (!row.external_customer_id) {
+        const external = byId.get(row.customer_id!);
+        if (!external) throw notFound('customer', { customer_id: row.customer_id });
+        row.external_customer_id = external;
       }
     }
   }
 
   async function ingest(scope: Scope, inputs: IngestEventInput[], bulk: boolean) {
     const now = clock.now();
-    const rows = inputs.map((input, i) => prepare(input, bulk ? i : undefined, now));
-    await resolveCustomers(scope, rows);
-    const inserted = await repo.insertEvents(db, scope, rows, now);
-    return { rows, inserted: inserted.length };
+    const nowText = now.toISOString();
+    const rows: repo.EventInsert[] = new Array(inputs.length);
+    for (let i = 0; i < inputs.length; i++) rows[i] = prepare(inputs[i]!, bulk ? i : undefined, nowText);
+    await resolveExternalIds(scope, rows);
+    // A duplicate inside the batch is dropped here (the first one is kept); the primary key drops stored ones.
+    let unique = rows;
+    if (rows.length > 1) {
+      const seen = new Set<string>();
+      unique = rows.filter((row) => {
+        if (seen.has(row.id)) return false;
+        seen.add(row.id);
+        return true;
+      });
+    }
+    const inserted = await repo.insertEvents(db, scope, unique, now);
+    return { rows, inserted };
   }
 
   function timeRange(input: { start_time?: string | undefined; end_time?: string | undefined }) {

@@ -14,7 +14,7 @@ import {
   SUBSCRIPTION_BILLING_PERIODS,
   type SubscriptionBillingPeriod,
 } from './periods.ts';
-import { aggregateEntitlements } from './entitlements.ts';
+import { aggregateEntitlements, aggregateGrants, loadCustomerGrants } from './entitlements.ts';
 import * as repo from './subscriptions.repo.ts';
 import { createAddonUseCases } from './addons.ts';
 import { createLifecycleUseCases } from './lifecycle.ts';
@@ -1028,13 +1028,12 @@ export function createSubscriptionsService(deps: {
 
     /** The sum of what the customer's active and trialing subscriptions grant (§5.4); 404 for unknown customers. */
     async getCustomerEntitlements(scope: Scope, ref: { id?: string; externalId?: string }) {
-      const customer = await repo.findCustomerWithSubscriptions(db, scope, ref, ['active', 'trialing']);
+      // one statement: the customer, its subscriptions and everything they are granted
+      const at = clock.now();
+      const customer = await loadCustomerGrants(db, scope, ref, ['active', 'trialing'], at);
       if (!customer) throw notFound('customer', ref.id ? { id: ref.id } : { external_id: ref.externalId });
       const rows = customer.subscriptions;
-      const features = await aggregateEntitlements(db, scope, rows, {
-        at: clock.now(),
-        planNames: customer.planNames,
-      });
+      const features = aggregateGrants(rows, customer.grants, { at, planNames: customer.planNames });
       return { customer_id: customer.id, subscriptions: rows.map((r) => subscriptionView(r)), features };
     },
 
