@@ -235,6 +235,7 @@ async function sqlWrite(database: DatabaseHandle, walletId: string, kind: 'credi
       description: '',
       metadata: kind === 'debit' && lots[0] ? { consumed_credit_tx_ids: lots[0].id } : {},
       expiry_date: null,
+      expiry_recheck_at: null,
       priority: null,
       transaction_reason: kind === 'credit' ? 'PURCHASED_CREDIT_DIRECT' : 'MANUAL_BALANCE_DEBIT',
       currency: 'usd',
