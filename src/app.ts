@@ -122,6 +122,8 @@ export function createServices(
   wallets.registerPendingChargesProvider(billing.pendingChargesProvider);
   // A plan change's proration is settled in the change's transaction: credit to the wallet, charges invoiced.
   subscriptions.onProrationInvoice((tx, scope, draft) => billing.settleProration(tx, scope, draft));
+  // Scheduled pauses start and pauses with an end resume as the job runs.
+  billing.beforePeriods((now, limit, catchUpTo) => subscriptions.applyDuePauses(now, limit, catchUpTo));
   return {
     tenancy,
     customers,

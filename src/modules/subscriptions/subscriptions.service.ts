@@ -789,6 +789,15 @@ export function createSubscriptionsService(deps: {
           throw invalidOperation('subscription is already cancelled', { id });
         }
         if (current.cancel_at) throw invalidOperation('subscription is already scheduled to cancel', { id });
+        if (
+          cancellationType !== 'immediate' &&
+          (current.pause_status === 'active' || current.pause_status === 'scheduled')
+        ) {
+          // The job does not advance paused subscriptions, so it could not end this one at its date.
+          throw invalidOperation('subscription is paused or has a pause scheduled: resume it first, or cancel now', {
+            pause_status: current.pause_status,
+          });
+        }
         const effective =
           cancellationType === 'immediate'
             ? now
