@@ -169,7 +169,7 @@ describe('plan change', () => {
       h.request(who, 'POST', `/v1/subscriptions/${id}/change/${kind}`, body);
     for (const kind of ['preview', 'execute'] as const) {
       assertEnvelope(await post(kind, change(pro.id)), 400, 'validation_error');
-      assertEnvelope(await post(kind, change(max.id, { change_at: 'end_of_period' })), 400, 'validation_error');
+      assertEnvelope(await post(kind, change(max.id, { change_at: 'later' })), 400, 'validation_error');
       assertEnvelope(await post(kind, change(max.id, { billing_period: 'ANNUAL' })), 400, 'validation_error');
       assertEnvelope(await post(kind, change(max.id, { billing_cycle: 'calendar' })), 400, 'validation_error');
       assertEnvelope(await post(kind, change(max.id, { billing_cadence: 'ONETIME' })), 400, 'validation_error');

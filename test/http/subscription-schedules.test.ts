@@ -303,3 +303,198 @@ describe('scheduled pauses and automatic resume', () => {
     );
   });
 });
+
+function change(targetPlanId: string, extra: Record<string, unknown> = {}) {
+  return {
+    target_plan_id: targetPlanId,
+    proration_behavior: 'none',
+    billing_cadence: 'RECURRING',
+    billing_cycle: 'anniversary',
+    billing_period: 'MONTHLY',
+    change_at: 'end_of_period',
+    ...extra,
+  };
+}
+
+describe('end_of_period plan change', () => {
+  it('is previewed and scheduled, then applied by the period job at the boundary without proration', async () => {
+    clock.set('2026-03-10T12:00:00Z');
+    const { tenant, customer, pro, max } = await withWebhooks();
+    const sub = await subscribe(tenant, { plan_id: pro.id, customer_id: customer.id });
+    clock.set('2026-03-20T00:00:00Z');
+
+    const preview = await ok(tenant, 'POST', `/v1/subscriptions/${sub.id}/change/preview`, change(max.id));
+    assert.equal(preview.change_type, 'upgrade');
+    assert.equal(preview.effective_date, '2026-04-10T12:00:00.000Z');
+    assert.equal(preview.proration_details.net_amount, '0');
+    assert.equal(preview.proration_details.days_remaining, 0);
+    assert.deepEqual(
+      preview.next_invoice_preview.line_items.map((l: Record<string, unknown>) => [
+        l.description,
+        l.amount,
+        l.period_start,
+        l.is_proration,
+      ]),
+      [['Max fee', '90', '2026-04-10T12:00:00.000Z', false]],
+    );
+    assert.equal(preview.new_billing_cycle.period_start, '2026-04-10T12:00:00.000Z');
+    assert.equal(preview.new_billing_cycle.period_end, '2026-05-10T12:00:00.000Z');
+    assert.deepEqual((await ok(tenant, 'GET', `/v1/subscriptions/${sub.id}/schedules`)).schedules, []);
+
+    const first = await ok(tenant, 'POST', `/v1/subscriptions/${sub.id}/change/execute`, change(max.id));
+    assert.equal(first.is_scheduled, true);
+    assert.match(first.schedule_id, /^sched_/);
+    // A second change before the boundary replaces the pending one.
+    const executed = await ok(
+      tenant,
+      'POST',
+      `/v1/subscriptions/${sub.id}/change/execute`,
+      change(max.id, { proration_behavior: 'create_prorations', metadata: { why: 'growth' } }),
+    );
+    assert.equal(executed.is_scheduled, true);
+    assert.equal(executed.scheduled_at, '2026-04-10T12:00:00.000Z');
+    assert.equal(executed.effective_date, '2026-04-10T12:00:00.000Z');
+    assert.equal(executed.new_subscription.plan_id, max.id);
+    assert.equal(executed.proration_applied.net_amount, '0');
+    assert.equal(executed.invoice, undefined);
+    let current = await ok(tenant, 'GET', `/v1/subscriptions/${sub.id}`);
+    assert.equal(current.plan_id, pro.id, 'nothing changes before the boundary');
+    const listed = await ok(tenant, 'GET', `/v1/subscriptions/${sub.id}/schedules`);
+    assert.equal(listed.count, 2);
+    assert.deepEqual(
+      listed.schedules.map((s: Record<string, unknown>) => [s.id, s.status, s.schedule_type, s.can_be_cancelled]),
+      [
+        [first.schedule_id, 'cancelled', 'plan_change', false],
+        [executed.schedule_id, 'pending', 'plan_change', true],
+      ],
+    );
+    const one = await ok(tenant, 'GET', `/v1/subscription-schedules/${executed.schedule_id}`);
+    assert.equal(one.configuration.target_plan_id, max.id);
+    assert.equal(one.scheduled_at, '2026-04-10T12:00:00.000Z');
+    assert.equal(one.days_until_execution, 22);
+    assert.deepEqual(one.metadata, { why: 'growth' });
+
+    clock.set('2026-04-10T12:00:00Z');
+    await runJob();
+    await runJob();
+    current = await ok(tenant, 'GET', `/v1/subscriptions/${sub.id}`);
+    assert.equal(current.plan_id, max.id);
+    assert.equal(current.current_period_start, '2026-04-10T12:00:00.000Z');
+    const items = current.line_items as Array<Record<string, string>>;
+    assert.deepEqual(
+      items
+        .map((li) => [li.display_name, li.entity_id, li.start_date, li.end_date ?? null])
+        .sort((a, b) => String(a[0]).localeCompare(String(b[0]))),
+      [
+        ['Calls', pro.id, '2026-03-10T12:00:00.000Z', '2026-04-10T12:00:00.000Z'],
+        ['Max fee', max.id, '2026-04-10T12:00:00.000Z', null],
+        ['Pro fee', pro.id, '2026-03-10T12:00:00.000Z', '2026-04-10T12:00:00.000Z'],
+      ],
+    );
+    const done = await ok(tenant, 'GET', `/v1/subscription-schedules/${executed.schedule_id}`);
+    assert.equal(done.status, 'executed');
+    assert.equal(done.executed_at, '2026-04-10T12:00:00.000Z');
+    assert.equal(done.execution_result.to_plan_id, max.id);
+
+    assert.deepEqual(await invoicesOf(tenant, sub.id), [
+      ['SUBSCRIPTION_CREATE', '2026-03-10T12:00:00.000Z', '30', ['Pro fee 30 2026-03-10→2026-04-10']],
+      // The ended period on the old plan (its usage line), the new period's ADVANCE fee on the new plan; no proration.
+      [
+        'SUBSCRIPTION_CYCLE',
+        '2026-03-10T12:00:00.000Z',
+        '90',
+        ['Calls 0 2026-03-10→2026-04-10', 'Max fee 90 2026-04-10→2026-05-10'],
+      ],
+    ]);
+
+    const rows = await webhookRows(tenant);
+    assert.deepEqual(
+      rows.map((r) => r.type),
+      ['subscription.created', 'subscription.plan_changed'],
+    );
+    assert.equal(rows[1]!.payload.subscription.plan_id, max.id);
+    for (const row of rows) assertMatchesSchema(row.payload, 'webhookDto.SubscriptionWebhookPayload');
+  });
+
+  it('is dropped by a cancellation, cancelled on request, replaced by an immediate change; 400/404s', async () => {
+    clock.set('2026-03-10T12:00:00Z');
+    const { tenant, customer, pro, max } = await setup();
+    const sub = await subscribe(tenant, { plan_id: pro.id, customer_id: customer.id });
+    const scheduled = await ok(tenant, 'POST', `/v1/subscriptions/${sub.id}/change/execute`, change(max.id));
+
+    // Cancel the schedule on request; a second cancel is refused.
+    const stranger = await h.newTenant();
+    assertEnvelope(
+      await h.request(stranger, 'POST', `/v1/subscriptions/schedules/${scheduled.schedule_id}/cancel`, {}),
+      404,
+      'not_found',
+    );
+    assertEnvelope(
+      await h.request(stranger, 'GET', `/v1/subscription-schedules/${scheduled.schedule_id}`),
+      404,
+      'not_found',
+    );
+    assertEnvelope(await h.request(stranger, 'GET', `/v1/subscriptions/${sub.id}/schedules`), 404, 'not_found');
+    assertEnvelope(
+      await h.request(tenant, 'POST', `/v1/subscriptions/schedules/${scheduled.schedule_id}/cancel`, {
+        subscription_id: 'subs_other',
+      }),
+      400,
+      'validation_error',
+    );
+    const cancelled = await ok(tenant, 'POST', `/v1/subscriptions/schedules/${scheduled.schedule_id}/cancel`, {
+      schedule_type: 'plan_change',
+    });
+    assert.deepEqual(cancelled, { message: 'schedule cancelled', status: 'cancelled' });
+    assertEnvelope(
+      await h.request(tenant, 'POST', `/v1/subscriptions/schedules/${scheduled.schedule_id}/cancel`),
+      400,
+      'invalid_operation',
+    );
+
+    // An immediate change replaces a pending end-of-period one.
+    const again = await ok(tenant, 'POST', `/v1/subscriptions/${sub.id}/change/execute`, change(max.id));
+    clock.set('2026-03-20T00:00:00Z');
+    const now = await ok(
+      tenant,
+      'POST',
+      `/v1/subscriptions/${sub.id}/change/execute`,
+      change(max.id, { change_at: 'immediate' }),
+    );
+    assert.equal(now.is_scheduled, false);
+    assert.equal((await ok(tenant, 'GET', `/v1/subscription-schedules/${again.schedule_id}`)).status, 'cancelled');
+    assert.equal((await ok(tenant, 'GET', `/v1/subscriptions/${sub.id}`)).plan_id, max.id);
+
+    // A change pending when the subscription ends at the boundary is dropped; the last period is on the old plan.
+    const other = await subscribe(tenant, { plan_id: pro.id, customer_id: customer.id });
+    const dropped = await ok(tenant, 'POST', `/v1/subscriptions/${other.id}/change/execute`, change(max.id));
+    await ok(tenant, 'POST', `/v1/subscriptions/${other.id}/cancel`, { cancellation_type: 'end_of_period' });
+    // Once the subscription is scheduled to cancel, no new change is accepted.
+    assertEnvelope(
+      await h.request(tenant, 'POST', `/v1/subscriptions/${other.id}/change/execute`, change(max.id)),
+      400,
+      'invalid_operation',
+    );
+    clock.set('2026-04-21T00:00:00Z');
+    await runJob();
+    const ended = await ok(tenant, 'GET', `/v1/subscriptions/${other.id}`);
+    assert.equal(ended.subscription_status, 'cancelled');
+    assert.equal(ended.plan_id, pro.id);
+    const droppedNow = await ok(tenant, 'GET', `/v1/subscription-schedules/${dropped.schedule_id}`);
+    assert.equal(droppedNow.status, 'cancelled');
+    assert.ok(droppedNow.cancelled_at);
+
+    // Cancelled now: the pending change is cancelled with it.
+    const third = await subscribe(tenant, { plan_id: pro.id, customer_id: customer.id });
+    const pending = await ok(tenant, 'POST', `/v1/subscriptions/${third.id}/change/execute`, change(max.id));
+    await ok(tenant, 'POST', `/v1/subscriptions/${third.id}/cancel`, { cancellation_type: 'immediate' });
+    assert.equal((await ok(tenant, 'GET', `/v1/subscription-schedules/${pending.schedule_id}`)).status, 'cancelled');
+
+    assertEnvelope(await h.request(tenant, 'GET', '/v1/subscription-schedules/sched_missing'), 404, 'not_found');
+    assertEnvelope(
+      await h.request(tenant, 'POST', `/v1/subscriptions/${third.id}/change/preview`, change(max.id)),
+      400,
+      'invalid_operation',
+    );
+  });
+});

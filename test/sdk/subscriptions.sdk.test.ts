@@ -177,6 +177,14 @@ describe('official SDK: subscriptions', () => {
     };
     const preview = await sdk.subscriptions.previewSubscriptionChange(draft.id!, request);
     assert.equal(preview.changeType, 'upgrade');
+    // At the period end: stored as a schedule (applied by the period job), replaced by the immediate change below.
+    const scheduledChange = await sdk.subscriptions.executeSubscriptionChange(draft.id!, {
+      ...request,
+      changeAt: 'end_of_period',
+    });
+    assert.equal(scheduledChange.isScheduled, true);
+    assert.match(scheduledChange.scheduleId ?? '', /^sched_/);
+    assert.equal((await sdk.subscriptions.getSubscription(draft.id!)).planId, scheduledChange.oldSubscription?.planId);
     const executed = await sdk.subscriptions.executeSubscriptionChange(draft.id!, request);
     assert.equal(executed.newSubscription?.planId, max.id);
     await assert.rejects(

@@ -26,6 +26,17 @@ import { applicationView, applyDueGrants, cancelPendingApplications } from './gr
 export type PeriodInvoiceWriter = (tx: Tx, scope: Scope, draft: InvoiceDraft) => Promise<unknown>;
 
 /**
+ * Runs in a period's transaction before the ended period is invoiced (the subscriptions module applies a plan change
+ * scheduled for the boundary, or drops it when the subscription ends there). Returns the subscription row as it now is.
+ */
+export type PeriodBoundaryHook = (
+  tx: Tx,
+  scope: Scope,
+  subscription: repo.SubscriptionRow,
+  boundary: { at: Date; ending: boolean; now: Date },
+) => Promise<repo.SubscriptionRow>;
+
+/**
  * Runs at the start of each job run, before periods advance (the subscriptions module starts scheduled pauses and
  * ends pauses that are over). `catchUpTo` invoices a subscription's periods that ended by `at` (before a pause
  * starting then stops the job from billing it).
@@ -74,6 +85,7 @@ export function createBillingService(deps: {
   const { db, clock } = deps;
   const invoiceWriters: PeriodInvoiceWriter[] = [];
   const subscriptionListeners: SubscriptionEventListener[] = [];
+  const boundaryHooks: PeriodBoundaryHook[] = [];
   const beforePeriodsHooks: BeforePeriodsHook[] = [];
   const chargeDeps = { events: deps.events };
   const grantDeps = { wallets: deps.wallets };
@@ -94,11 +106,14 @@ export function createBillingService(deps: {
    */
   async function advanceOnePeriod(scope: Scope, subscriptionId: string, now: Date): Promise<boolean> {
     return withTransaction(db, async (tx) => {
-      const subscription = await repo.claimDueSubscription(tx, scope, subscriptionId, now);
-      if (!subscription) return false;
-      const endDate = subscription.end_date;
-      const ending = endDate !== null && endDate.getTime() <= subscription.current_period_end.getTime();
-      const periodEnd = ending ? endDate : subscription.current_period_end;
+      const claimed = await repo.claimDueSubscription(tx, scope, subscriptionId, now);
+      if (!claimed) return false;
+      const endDate = claimed.end_date;
+      const ending = endDate !== null && endDate.getTime() <= claimed.current_period_end.getTime();
+      const periodEnd = ending ? endDate : claimed.current_period_end;
+      let subscription = claimed;
+      for (const hook of boundaryHooks)
+        subscription = await hook(tx, scope, subscription, { at: periodEnd, ending, now });
       if (periodEnd.getTime() > subscription.current_period_start.getTime()) {
         const draft = await computeSubscriptionCharges(chargeDeps, tx, scope, subscription, {
           period_start: subscription.current_period_start,
@@ -201,6 +216,10 @@ export function createBillingService(deps: {
   }
 
   const service = {
+    /** Called in each period's transaction before its invoice (see PeriodBoundaryHook). */
+    onPeriodBoundary(hook: PeriodBoundaryHook): void {
+      boundaryHooks.push(hook);
+    },
     /** Called at the start of each job run (see BeforePeriodsHook). */
     beforePeriods(hook: BeforePeriodsHook): void {
       beforePeriodsHooks.push(hook);

@@ -838,6 +838,8 @@ export function createSubscriptionsService(deps: {
             .execute();
         }
         if (immediate) {
+          // A plan change scheduled for the period end will not happen.
+          await planChange.cancelPendingSchedules(tx, scope, id, now, 'the subscription was cancelled');
           await emit(tx, scope, { type: 'subscription.cancelled', subscription: subscriptionView(row) });
         }
         return {
