@@ -518,6 +518,127 @@ export function createPlanChangeUseCases(internals: SubscriptionInternals) {
     /** Pending plan changes are dropped when the subscription is cancelled now (subscriptions.service cancel). */
     cancelPendingSchedules,
 
+    /**
+     * `proration_behavior: create_prorations` on an immediate cancellation, in the cancel's transaction (before the
+     * line items are ended): every ADVANCE fixed fee invoiced for a span containing `at` (the period's fee, or the
+     * remaining-time charge of a plan change) is credited for its unused whole days (day-based, as the plan change:
+     * the day of the cancellation counts as unused), against what was actually invoiced for it (a period not invoiced,
+     * e.g. spent paused, credits nothing). The credit goes to the prepaid wallet through the proration listeners
+     * (billing.settleProration, `SUBSCRIPTION_CREDIT_GRANT`); nothing is invoiced. Returns the reference's
+     * ProrationDetail entries and the total.
+     */
+    async settleCancellationProration(tx: Tx, scope: Scope, subscription: repo.SubscriptionRow, at: Date) {
+      const items = (await repo.findLineItems(tx, scope, [subscription.id])).filter(
+        (li) =>
+          li.price_type === 'FIXED' &&
+          li.invoice_cadence === 'ADVANCE' &&
+          li.start_date.getTime() <= at.getTime() &&
+          (!li.end_date || li.end_date.getTime() > at.getTime()),
+      );
+      const byId = new Map(items.map((li) => [li.id, li]));
+      const invoiced = items.length
+        ? await tx
+            .selectFrom('invoice_line_items as l')
+            .innerJoin('invoices as i', 'i.id', 'l.invoice_id')
+            .select(['l.subscription_line_item_id', 'l.period_start', 'l.period_end', 'l.amount'])
+            .where('l.tenant_id', '=', scope.tenantId)
+            .where('l.environment_id', '=', scope.environmentId)
+            .where('l.subscription_id', '=', subscription.id)
+            .where('l.subscription_line_item_id', 'in', [...byId.keys()])
+            .where('l.period_start', '<=', at)
+            .where('l.period_end', '>', at)
+            .where('i.invoice_status', '!=', 'VOIDED')
+            .where('i.status', '=', 'published')
+            .execute()
+        : [];
+      // What each line item was invoiced for each span (a span may be invoiced in several lines).
+      const spans = new Map<string, { itemId: string; start: Date; end: Date; amount: Money }>();
+      for (const row of invoiced) {
+        if (!row.subscription_line_item_id || !row.period_start || !row.period_end) continue;
+        const key = `${row.subscription_line_item_id}|${row.period_start.toISOString()}|${row.period_end.toISOString()}`;
+        const span = spans.get(key) ?? {
+          itemId: row.subscription_line_item_id,
+          start: row.period_start,
+          end: row.period_end,
+          amount: dec(0),
+        };
+        span.amount = span.amount.add(dec(row.amount));
+        spans.set(key, span);
+      }
+      const details: Array<{
+        line_item_id: string;
+        price_id: string;
+        plan_name: string;
+        description: string;
+        proration_days: number;
+        original_amount: string;
+        credit_amount: string;
+        charge_amount: string;
+      }> = [];
+      const lines: InvoiceDraft['lines'] = [];
+      let total = dec(0);
+      for (const span of spans.values()) {
+        const item = byId.get(span.itemId)!;
+        if (!span.amount.gt(0)) continue;
+        const p = prorate({
+          periodStart: span.start,
+          periodEnd: span.end,
+          at,
+          currency: subscription.currency,
+          credits: [
+            { line_item_id: item.id, price_id: item.price_id, display_name: item.display_name, amount: span.amount },
+          ],
+          charges: [],
+        });
+        if (!p.credit_amount.gt(0)) continue;
+        total = total.add(p.credit_amount);
+        details.push({
+          line_item_id: item.id,
+          price_id: item.price_id,
+          plan_name: item.plan_display_name,
+          description: `Unused time: ${item.display_name}`,
+          proration_days: p.days_remaining,
+          original_amount: toWire(span.amount),
+          credit_amount: toWire(p.credit_amount),
+          charge_amount: '0',
+        });
+        lines.push({
+          entity_type: item.entity_type,
+          entity_id: item.entity_id,
+          subscription_line_item_id: item.id,
+          price_id: item.price_id,
+          price_type: 'FIXED',
+          plan_display_name: item.plan_display_name,
+          meter_id: null,
+          meter_display_name: null,
+          display_name: `Unused time: ${item.display_name}`,
+          quantity: dec(1),
+          adjusted_entitlement_quantity: null,
+          amount: p.credit_amount.neg(),
+          period_start: at,
+          period_end: span.end,
+          metadata: { proration: 'credit' },
+        });
+      }
+      if (lines.length > 0) {
+        const draft: InvoiceDraft = {
+          customer_id: subscription.customer_id,
+          subscription_id: subscription.id,
+          invoice_type: 'SUBSCRIPTION',
+          billing_reason: 'PRORATION',
+          currency: subscription.currency,
+          period_start: at,
+          period_end: subscription.current_period_end,
+          billing_period: subscription.billing_period,
+          idempotency_key: `${subscription.id}:cancel:${at.toISOString()}`,
+          lines,
+          metadata: { cancellation: 'immediate' },
+        };
+        for (const listener of prorationListeners) await listener(tx, scope, draft);
+      }
+      return { details, total };
+    },
+
     /** `GET /v1/subscriptions/{id}/schedules`: every schedule of the subscription, oldest first. */
     async listSubscriptionSchedules(scope: Scope, subscriptionId: string) {
       const sub = await repo.findSubscriptionById(db, scope, subscriptionId);
@@ -701,7 +822,7 @@ export function createPlanChangeUseCases(internals: SubscriptionInternals) {
           version: current.version + 1,
           updated_at: now,
         });
-        await insertPriceLineItems(tx, scope, row, newPrices, {
+        const inserted = await insertPriceLineItems(tx, scope, row, newPrices, {
           entityType: 'plan',
           entityId: targetPlan.id,
           name: targetPlan.name,
@@ -711,6 +832,13 @@ export function createPlanChangeUseCases(internals: SubscriptionInternals) {
         let invoice: unknown;
         if (input.proration_behavior === 'create_prorations' && proration.lines.length > 0) {
           const draft = draftOf(planned, changeId, input.metadata ?? {});
+          // The remaining-time charges belong to the new line items (a later cancellation credits them back).
+          const itemOfPrice = new Map(inserted.map((li) => [li.price_id, li.id]));
+          for (const line of draft.lines) {
+            if (line.subscription_line_item_id === null && line.price_id) {
+              line.subscription_line_item_id = itemOfPrice.get(line.price_id) ?? null;
+            }
+          }
           for (const listener of prorationListeners) {
             const written = await listener(tx, scope, draft);
             if (invoice === undefined && written !== undefined) invoice = written;

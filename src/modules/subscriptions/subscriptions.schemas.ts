@@ -178,7 +178,7 @@ export const CancelSubscriptionRequest = Type.Object({
   cancellation_type: StringEnum(CANCELLATION_TYPES),
   reason: Type.Optional(Type.String({ maxLength: 1000 })),
   cancel_at: Type.Optional(Timestamp),
-  proration_behavior: Type.Optional(StringEnum(['none'])),
+  proration_behavior: Type.Optional(StringEnum(PRORATION_BEHAVIORS)),
 });
 
 export const CancelSubscriptionResponse = Type.Object(
