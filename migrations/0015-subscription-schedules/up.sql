@@ -27,3 +27,6 @@ CREATE UNIQUE INDEX subscription_schedules_one_pending ON subscription_schedules
   WHERE schedule_status = 'pending';
 -- The billing job reads the pauses of a subscription for every period it invoices.
 CREATE INDEX subscription_pauses_span ON subscription_pauses (subscription_id, pause_start);
+-- The job's pause step looks for scheduled pauses that should start and active ones that should end (every tenant).
+CREATE INDEX subscription_pauses_open ON subscription_pauses (pause_start)
+  WHERE pause_status IN ('scheduled', 'active');
