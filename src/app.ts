@@ -132,6 +132,11 @@ export function createServices(
   wallets.registerExpiryHold(invoices.creditExpiryHold);
   // A plan change's proration is settled in the change's transaction: credit to the wallet, charges invoiced.
   subscriptions.onProrationInvoice((tx, scope, draft) => billing.settleProration(tx, scope, draft));
+  // Scheduled pauses start and pauses with an end resume as the job runs; scheduled plan changes apply at the boundary.
+  billing.beforePeriods((now, limit, catchUpTo) => subscriptions.applyDuePauses(now, limit, catchUpTo));
+  billing.onPeriodBoundary((tx, scope, subscription, boundary) =>
+    subscriptions.applyScheduledChange(tx, scope, subscription, boundary),
+  );
   return {
     tenancy,
     customers,

@@ -33,6 +33,7 @@ export const ID_PREFIX = {
   subscriptionPause: 'pause',
   addonAssociation: 'addon_assoc',
   subscriptionChange: 'subsc',
+  subscriptionSchedule: 'sched',
 } as const;
 
 export type IdKind = keyof typeof ID_PREFIX;

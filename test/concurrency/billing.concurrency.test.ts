@@ -113,4 +113,100 @@ describe('billing job under concurrency', { skip }, () => {
     assert.equal(grants.length, subscriptions * 4);
     assert.equal(new Set(grants.map((g) => g.wallet_id)).size, subscriptions);
   });
+
+  it('two workers start and end each scheduled pause and apply each end-of-period plan change exactly once', async () => {
+    clock.set('2026-01-01T00:00:00Z');
+    const tenant = await h.newTenant();
+    const ok = async (method: 'POST' | 'GET', url: string, body?: unknown) => {
+      const response = await h.request(tenant, method, url, body);
+      assert.ok(response.statusCode < 300, `${method} ${url} → ${response.statusCode}: ${response.body}`);
+      return response.json();
+    };
+    await ok('POST', '/v1/webhook-endpoints', { url: 'https://hooks.example.test/subs' });
+    const [basic, pro] = [
+      await ok('POST', '/v1/plans', { name: 'Basic' }),
+      await ok('POST', '/v1/plans', { name: 'Pro' }),
+    ];
+    for (const [plan, amount] of [
+      [basic, '10'],
+      [pro, '25'],
+    ] as const) {
+      await ok('POST', '/v1/prices', {
+        entity_type: 'PLAN',
+        entity_id: plan.id,
+        billing_model: 'FLAT_FEE',
+        price_unit_type: 'FIAT',
+        type: 'FIXED',
+        amount,
+        currency: 'usd',
+        billing_period: 'MONTHLY',
+        invoice_cadence: 'ADVANCE',
+      });
+    }
+    const subscriptions = 8;
+    const ids: string[] = [];
+    for (let i = 0; i < subscriptions; i++) {
+      const customer = await ok('POST', '/v1/customers', { external_id: `p-${i}`, name: 'c' });
+      const sub = await ok('POST', '/v1/subscriptions', {
+        plan_id: basic.id,
+        customer_id: customer.id,
+        currency: 'usd',
+        billing_period: 'MONTHLY',
+      });
+      ids.push(sub.id);
+      if (i % 2 === 0) {
+        await ok('POST', `/v1/subscriptions/${sub.id}/pause`, {
+          pause_mode: 'scheduled',
+          pause_start: '2026-01-15T00:00:00Z',
+          pause_end: '2026-03-20T00:00:00Z',
+        });
+      } else {
+        await ok('POST', `/v1/subscriptions/${sub.id}/change/execute`, {
+          target_plan_id: pro.id,
+          proration_behavior: 'none',
+          billing_cadence: 'RECURRING',
+          billing_cycle: 'anniversary',
+          billing_period: 'MONTHLY',
+          change_at: 'end_of_period',
+        });
+      }
+    }
+
+    const workers = [0, 1].map(() => createServices(h.database, clock).billing);
+    for (const at of ['2026-01-20T00:00:00Z', '2026-04-10T00:00:00Z']) {
+      clock.set(at);
+      for (let round = 0; round < 3; round++) {
+        const results = await Promise.all(workers.map((worker) => worker.advancePeriods({ limit: 3 })));
+        for (const result of results) assert.deepEqual(result.failed, []);
+      }
+    }
+
+    const events = await h.database.db
+      .selectFrom('webhook_messages')
+      .select(['event_type'])
+      .where('tenant_id', '=', tenant.tenantId)
+      .where('event_type', 'in', ['subscription.paused', 'subscription.resumed', 'subscription.plan_changed'])
+      .execute();
+    const count = (type: string) => events.filter((e) => e.event_type === type).length;
+    assert.equal(count('subscription.paused'), subscriptions / 2);
+    assert.equal(count('subscription.resumed'), subscriptions / 2);
+    assert.equal(count('subscription.plan_changed'), subscriptions / 2);
+    const invoices = await h.database.db
+      .selectFrom('invoices')
+      .select(['subscription_id', 'period_start', 'total'])
+      .where('tenant_id', '=', tenant.tenantId)
+      .where('billing_reason', '=', 'SUBSCRIPTION_CYCLE')
+      .orderBy('period_start')
+      .execute();
+    for (const [i, id] of ids.entries()) {
+      const sub = await ok('GET', `/v1/subscriptions/${id}`);
+      assert.equal(sub.subscription_status, 'active');
+      assert.equal(sub.current_period_start, '2026-04-01T00:00:00.000Z');
+      const own = invoices.filter((inv) => inv.subscription_id === id).map((inv) => String(Number(inv.total)));
+      // Paused 15 Jan → 20 Mar: nothing at 1 Feb (no usage prices, February paused throughout), March's fee
+      // (resumed in it) and April's. Changed at 1 Feb: from February on at Pro's fee.
+      assert.deepEqual(own, i % 2 === 0 ? ['10', '10'] : ['25', '25', '25'], `invoices of ${id}`);
+      assert.equal(sub.plan_id, i % 2 === 0 ? basic.id : pro.id);
+    }
+  });
 });

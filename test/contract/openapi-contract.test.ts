@@ -63,6 +63,11 @@ const EXTENSIONS: Record<string, string> = {
   'POST /v1/subscriptions/{id}/pause': 'SDK pauseSubscription (flexprice-behaviour §6.1)',
   'POST /v1/subscriptions/{id}/resume': 'SDK resumeSubscription (flexprice-behaviour §6.1)',
   'GET /v1/subscriptions/{id}/pauses': 'SDK listSubscriptionPauses',
+  // Subscription schedules: the reference document bakes `/v1` into these paths (`/v1/subscriptions/{id}/schedules`
+  // under a `/v1` server URL, sdk-notes 6); Tally serves them once, under the API's `/v1`.
+  'GET /v1/subscriptions/{id}/schedules': 'reference listSubscriptionSchedules (its path repeats /v1)',
+  'GET /v1/subscription-schedules/{id}': 'reference getSubscriptionSchedule (its path repeats /v1)',
+  'POST /v1/subscriptions/schedules/{id}/cancel': 'reference cancelSubscriptionSchedule (its path repeats /v1)',
   'GET /v1/invoices': 'query-string list of invoices beside POST /invoices/search (same filters)',
 };
 
@@ -217,10 +222,6 @@ const OMITTED_RESPONSE_FIELDS: Record<string, string> = {
   'AddAddonToSubscriptionResponse.invoice': 'no proration on attach (create_prorations is refused), so no invoice',
   'SubscriptionChangeExecuteResponse.credit_grants':
     'proration credits are negative lines of the PRORATION invoice, never wallet credit grants',
-  'SubscriptionChangeExecuteResponse.schedule_id':
-    'only immediate changes (end_of_period is refused), nothing is scheduled',
-  'SubscriptionChangeExecuteResponse.scheduled_at':
-    'only immediate changes (end_of_period is refused), nothing is scheduled',
   // Invoices
   'InvoiceResponse.subscription': 'an expand in the reference; Tally returns subscription_id (GET /subscriptions/{id})',
   'InvoiceResponse.coupon_applications': 'Tally has no coupons module, so no invoice has coupon applications',

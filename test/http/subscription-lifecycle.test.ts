@@ -279,15 +279,31 @@ describe('pause and resume', () => {
       h.request(who, 'POST', `/v1/subscriptions/${id}/pause`, body);
     assertEnvelope(await pause({}), 400, 'validation_error');
     assertEnvelope(await pause({ pause_mode: 'later' }), 400, 'validation_error');
+    // scheduled needs a future pause_start; pause_start only with scheduled; pause_end xor pause_days, after the start.
+    assertEnvelope(await pause({ pause_mode: 'scheduled' }), 400, 'validation_error');
     assertEnvelope(
-      await pause({ pause_mode: 'scheduled', pause_start: '2026-04-01T00:00:00Z' }),
+      await pause({ pause_mode: 'scheduled', pause_start: '2026-03-01T00:00:00Z' }),
       400,
       'validation_error',
     );
-    assertEnvelope(await pause({ pause_mode: 'period_end' }), 400, 'validation_error');
-    assertEnvelope(await pause({ pause_mode: 'immediate', pause_days: 10 }), 400, 'validation_error');
     assertEnvelope(
-      await pause({ pause_mode: 'immediate', pause_end: '2026-04-01T00:00:00Z' }),
+      await pause({ pause_mode: 'period_end', pause_start: '2026-04-01T00:00:00Z' }),
+      400,
+      'validation_error',
+    );
+    assertEnvelope(
+      await pause({ pause_mode: 'immediate', pause_days: 10, pause_end: '2026-04-01T00:00:00Z' }),
+      400,
+      'validation_error',
+    );
+    assertEnvelope(await pause({ pause_mode: 'immediate', pause_days: 0 }), 400, 'validation_error');
+    assertEnvelope(
+      await pause({ pause_mode: 'immediate', pause_end: '2026-03-01T00:00:00Z' }),
+      400,
+      'validation_error',
+    );
+    assertEnvelope(
+      await pause({ pause_mode: 'scheduled', pause_start: '2026-04-01T00:00:00Z', pause_end: '2026-03-20T00:00:00Z' }),
       400,
       'validation_error',
     );

@@ -169,7 +169,7 @@ describe('plan change', () => {
       h.request(who, 'POST', `/v1/subscriptions/${id}/change/${kind}`, body);
     for (const kind of ['preview', 'execute'] as const) {
       assertEnvelope(await post(kind, change(pro.id)), 400, 'validation_error');
-      assertEnvelope(await post(kind, change(max.id, { change_at: 'end_of_period' })), 400, 'validation_error');
+      assertEnvelope(await post(kind, change(max.id, { change_at: 'later' })), 400, 'validation_error');
       assertEnvelope(await post(kind, change(max.id, { billing_period: 'ANNUAL' })), 400, 'validation_error');
       assertEnvelope(await post(kind, change(max.id, { billing_cycle: 'calendar' })), 400, 'validation_error');
       assertEnvelope(await post(kind, change(max.id, { billing_cadence: 'ONETIME' })), 400, 'validation_error');
@@ -188,5 +188,100 @@ describe('plan change', () => {
     const unchanged = await ok(tenant, 'GET', `/v1/subscriptions/${sub.id}`);
     assert.equal(unchanged.plan_id, pro.id);
     assert.equal(unchanged.line_items.filter((li: LineItem) => li.entity_id === max.id).length, 0);
+  });
+});
+
+describe('POST /v1/subscriptions/{id}/cancel with proration_behavior create_prorations', () => {
+  it('credits the unused part of the invoiced ADVANCE fees to the prepaid wallet on an immediate cancellation', async () => {
+    clock.set('2026-03-10T12:00:00Z');
+    const { tenant, customer, pro, max, addon } = await setup();
+    const sub = await subscribe(tenant, { plan_id: pro.id, customer_id: customer.id });
+    // An addon attached mid-period is not invoiced for this period (no proration on attach): nothing to credit.
+    clock.set('2026-03-15T00:00:00Z');
+    await ok(tenant, 'POST', '/v1/subscriptions/addon', { subscription_id: sub.id, addon_id: addon.id });
+    clock.set('2026-03-20T12:00:00Z');
+    const before = drafts.length;
+    const cancelled = await ok(tenant, 'POST', `/v1/subscriptions/${sub.id}/cancel`, {
+      cancellation_type: 'immediate',
+      proration_behavior: 'create_prorations',
+    });
+    assert.equal(cancelled.status, 'cancelled');
+    assert.equal(cancelled.total_credit_amount, '20.32'); // 30 × 21/31 (the day of the cancellation is unused)
+    const proFeeItem = sub.line_items.find((li: LineItem & { display_name: string }) => li.display_name === 'Pro fee');
+    assert.deepEqual(cancelled.proration_details, [
+      {
+        line_item_id: proFeeItem.id,
+        price_id: proFeeItem.price_id,
+        plan_name: 'Pro',
+        description: 'Unused time: Pro fee',
+        proration_days: 21,
+        original_amount: '30',
+        credit_amount: '20.32',
+        charge_amount: '0',
+      },
+    ]);
+    assert.equal(cancelled.proration_invoice, undefined, 'only credits: nothing is invoiced');
+    const wallets = await ok(tenant, 'GET', `/v1/customers/${customer.id}/wallets`);
+    assert.equal(wallets.length, 1);
+    assert.equal(wallets[0].credit_balance, '20.32');
+    assert.equal(drafts.length, before + 1);
+    assert.equal(drafts.at(-1)!.idempotency_key, `${sub.id}:cancel:2026-03-20T12:00:00.000Z`);
+    assert.deepEqual(
+      drafts.at(-1)!.lines.map((l) => [l.subscription_line_item_id, toWire(l.amount)]),
+      [[proFeeItem.id, '-20.32']],
+    );
+
+    // After a prorated plan change, the remaining-time charge of the new plan is what gets credited.
+    clock.set('2026-03-10T12:00:00Z');
+    const changed = await subscribe(tenant, { plan_id: pro.id, customer_id: customer.id });
+    clock.set('2026-03-20T12:00:00Z');
+    await ok(tenant, 'POST', `/v1/subscriptions/${changed.id}/change/execute`, change(max.id));
+    clock.set('2026-03-31T12:00:00Z');
+    const second = await ok(tenant, 'POST', `/v1/subscriptions/${changed.id}/cancel`, {
+      cancellation_type: 'immediate',
+      proration_behavior: 'create_prorations',
+    });
+    // 60.97 invoiced for [Mar 20, Apr 10) (21 days), 10 of them unused.
+    assert.equal(second.total_credit_amount, '29.03');
+    assert.deepEqual(
+      second.proration_details.map((d: Record<string, unknown>) => [d.plan_name, d.original_amount, d.proration_days]),
+      [['Max', '60.97', 10]],
+    );
+    const after = await ok(tenant, 'GET', `/v1/customers/${customer.id}/wallets`);
+    assert.equal(after[0].credit_balance, '69.67'); // 20.32 + 20.32 (the change's credit) + 29.03
+  });
+
+  it('credits nothing without create_prorations or at the period end; refuses it with scheduled_date', async () => {
+    clock.set('2026-03-10T12:00:00Z');
+    const { tenant, customer, pro } = await setup();
+    const plain = await subscribe(tenant, { plan_id: pro.id, customer_id: customer.id });
+    clock.set('2026-03-20T12:00:00Z');
+    const none = await ok(tenant, 'POST', `/v1/subscriptions/${plain.id}/cancel`, { cancellation_type: 'immediate' });
+    assert.equal(none.total_credit_amount, '0');
+    assert.deepEqual(none.proration_details, []);
+    const other = await subscribe(tenant, { plan_id: pro.id, customer_id: customer.id });
+    assertEnvelope(
+      await h.request(tenant, 'POST', `/v1/subscriptions/${other.id}/cancel`, {
+        cancellation_type: 'scheduled_date',
+        cancel_at: '2026-04-01T00:00:00Z',
+        proration_behavior: 'create_prorations',
+      }),
+      400,
+      'validation_error',
+    );
+    assertEnvelope(
+      await h.request(tenant, 'POST', `/v1/subscriptions/${other.id}/cancel`, {
+        cancellation_type: 'immediate',
+        proration_behavior: 'sometimes',
+      }),
+      400,
+      'validation_error',
+    );
+    const atEnd = await ok(tenant, 'POST', `/v1/subscriptions/${other.id}/cancel`, {
+      cancellation_type: 'end_of_period',
+      proration_behavior: 'create_prorations',
+    });
+    assert.equal(atEnd.total_credit_amount, '0');
+    assert.deepEqual(await ok(tenant, 'GET', `/v1/customers/${customer.id}/wallets`), []);
   });
 });

@@ -195,6 +195,18 @@ describe('official SDK: subscriptions', () => {
     const resumed = await sdk.subscriptions.resumeSubscription(draft.id!, { resumeMode: 'immediate' });
     assert.equal(resumed.pauseStatus, 'completed');
     assert.equal((await sdk.subscriptions.listSubscriptionPauses(draft.id!)).length, 1);
+    // A scheduled pause with a length resumes by itself (resume_mode auto); resuming before its start cancels it.
+    const later = new Date(Date.now() + 20 * 86_400_000).toISOString();
+    const scheduledPause = await sdk.subscriptions.pauseSubscription(draft.id!, {
+      pauseMode: 'scheduled',
+      pauseStart: later,
+      pauseDays: 7,
+    });
+    assert.equal(scheduledPause.pauseStatus, 'scheduled');
+    assert.equal(scheduledPause.resumeMode, 'auto');
+    assert.equal((await sdk.subscriptions.getSubscription(draft.id!)).pauseStatus, 'scheduled');
+    const unscheduled = await sdk.subscriptions.resumeSubscription(draft.id!, { resumeMode: 'immediate' });
+    assert.equal(unscheduled.pauseStatus, 'cancelled');
 
     const association = await sdk.subscriptions.addSubscriptionAddon({
       subscriptionId: draft.id!,
@@ -221,6 +233,14 @@ describe('official SDK: subscriptions', () => {
     };
     const preview = await sdk.subscriptions.previewSubscriptionChange(draft.id!, request);
     assert.equal(preview.changeType, 'upgrade');
+    // At the period end: stored as a schedule (applied by the period job), replaced by the immediate change below.
+    const scheduledChange = await sdk.subscriptions.executeSubscriptionChange(draft.id!, {
+      ...request,
+      changeAt: 'end_of_period',
+    });
+    assert.equal(scheduledChange.isScheduled, true);
+    assert.match(scheduledChange.scheduleId ?? '', /^sched_/);
+    assert.equal((await sdk.subscriptions.getSubscription(draft.id!)).planId, scheduledChange.oldSubscription?.planId);
     const executed = await sdk.subscriptions.executeSubscriptionChange(draft.id!, request);
     assert.equal(executed.newSubscription?.planId, max.id);
     await assert.rejects(

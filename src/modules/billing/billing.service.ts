@@ -25,6 +25,28 @@ import { applicationView, applyDueGrants, cancelPendingApplications } from './gr
 /** Writes one invoice draft inside the billing transaction (the invoices module, wired by the app). */
 export type PeriodInvoiceWriter = (tx: Tx, scope: Scope, draft: InvoiceDraft) => Promise<unknown>;
 
+/**
+ * Runs in a period's transaction before the ended period is invoiced (the subscriptions module applies a plan change
+ * scheduled for the boundary, or drops it when the subscription ends there). Returns the subscription row as it now is.
+ */
+export type PeriodBoundaryHook = (
+  tx: Tx,
+  scope: Scope,
+  subscription: repo.SubscriptionRow,
+  boundary: { at: Date; ending: boolean; now: Date },
+) => Promise<repo.SubscriptionRow>;
+
+/**
+ * Runs at the start of each job run, before periods advance (the subscriptions module starts scheduled pauses and
+ * ends pauses that are over). `catchUpTo` invoices a subscription's periods that ended by `at` (before a pause
+ * starting then stops the job from billing it).
+ */
+export type BeforePeriodsHook = (
+  now: Date,
+  limit: number,
+  catchUpTo: (scope: Scope, subscriptionId: string, at: Date) => Promise<number>,
+) => Promise<Array<{ subscription_id: string; error: unknown }>>;
+
 /** Periods one subscription may advance in one job run (a clock that jumped years ahead catches up over runs). */
 const MAX_PERIODS_PER_RUN = 120;
 
@@ -63,6 +85,8 @@ export function createBillingService(deps: {
   const { db, clock } = deps;
   const invoiceWriters: PeriodInvoiceWriter[] = [];
   const subscriptionListeners: SubscriptionEventListener[] = [];
+  const boundaryHooks: PeriodBoundaryHook[] = [];
+  const beforePeriodsHooks: BeforePeriodsHook[] = [];
   const chargeDeps = { events: deps.events };
   const grantDeps = { wallets: deps.wallets };
 
@@ -82,11 +106,14 @@ export function createBillingService(deps: {
    */
   async function advanceOnePeriod(scope: Scope, subscriptionId: string, now: Date): Promise<boolean> {
     return withTransaction(db, async (tx) => {
-      const subscription = await repo.claimDueSubscription(tx, scope, subscriptionId, now);
-      if (!subscription) return false;
-      const endDate = subscription.end_date;
-      const ending = endDate !== null && endDate.getTime() <= subscription.current_period_end.getTime();
-      const periodEnd = ending ? endDate : subscription.current_period_end;
+      const claimed = await repo.claimDueSubscription(tx, scope, subscriptionId, now);
+      if (!claimed) return false;
+      const endDate = claimed.end_date;
+      const ending = endDate !== null && endDate.getTime() <= claimed.current_period_end.getTime();
+      const periodEnd = ending ? endDate : claimed.current_period_end;
+      let subscription = claimed;
+      for (const hook of boundaryHooks)
+        subscription = await hook(tx, scope, subscription, { at: periodEnd, ending, now });
       if (periodEnd.getTime() > subscription.current_period_start.getTime()) {
         const draft = await computeSubscriptionCharges(chargeDeps, tx, scope, subscription, {
           period_start: subscription.current_period_start,
@@ -182,7 +209,21 @@ export function createBillingService(deps: {
     return row;
   }
 
+  async function catchUpTo(scope: Scope, subscriptionId: string, at: Date): Promise<number> {
+    let periods = 0;
+    while (periods < MAX_PERIODS_PER_RUN && (await advanceOnePeriod(scope, subscriptionId, at))) periods++;
+    return periods;
+  }
+
   const service = {
+    /** Called in each period's transaction before its invoice (see PeriodBoundaryHook). */
+    onPeriodBoundary(hook: PeriodBoundaryHook): void {
+      boundaryHooks.push(hook);
+    },
+    /** Called at the start of each job run (see BeforePeriodsHook). */
+    beforePeriods(hook: BeforePeriodsHook): void {
+      beforePeriodsHooks.push(hook);
+    },
     /** The invoices module's writer (createInvoiceFromDraft), called in the period's transaction. */
     onPeriodInvoice(writer: PeriodInvoiceWriter): void {
       invoiceWriters.push(writer);
@@ -292,11 +333,12 @@ export function createBillingService(deps: {
       const limit = Math.min(Math.max(options.limit ?? 100, 1), 1000);
       const now = clock.now();
       await repo.endTrials(db, now);
-      const due = await repo.listDueSubscriptions(db, now, limit);
-      let periods = 0;
       // A subscription whose period fails (its transaction rolled back) is reported and retried next run; it does
       // not hold up the others.
       const failed: Array<{ subscription_id: string; error: unknown }> = [];
+      for (const hook of beforePeriodsHooks) failed.push(...(await hook(now, limit, catchUpTo)));
+      const due = await repo.listDueSubscriptions(db, now, limit);
+      let periods = 0;
       for (const row of due) {
         const scope = { tenantId: row.tenant_id, environmentId: row.environment_id };
         try {

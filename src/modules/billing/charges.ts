@@ -72,6 +72,28 @@ async function allowancesByMeter(executor: Executor, scope: Scope, subscription:
   return byMeter;
 }
 
+/**
+ * The spans the subscription spends paused, as [start, end) in ms: completed pauses up to their resume, active and
+ * scheduled ones up to their planned end (open-ended: forever). Cancelled pauses never took effect.
+ */
+async function pausedSpans(executor: Executor, scope: Scope, subscriptionId: string, before: Date) {
+  const rows = await executor
+    .selectFrom('subscription_pauses')
+    .select(['pause_start', 'pause_end', 'resumed_at'])
+    .where('tenant_id', '=', scope.tenantId)
+    .where('environment_id', '=', scope.environmentId)
+    .where('subscription_id', '=', subscriptionId)
+    .where('pause_status', 'in', ['active', 'scheduled', 'completed'])
+    .where('pause_start', '<', before)
+    .execute();
+  return rows.map((r) => [r.pause_start.getTime(), (r.resumed_at ?? r.pause_end)?.getTime() ?? Infinity] as const);
+}
+
+/** Whether [from, to) lies entirely inside one paused span. */
+function pausedThrough(spans: ReadonlyArray<readonly [number, number]>, from: Date, to: Date): boolean {
+  return spans.some(([s, e]) => s <= from.getTime() && e >= to.getTime());
+}
+
 function lineActiveIn(item: repo.LineItemRow, start: Date, end: Date): boolean {
   return item.start_date.getTime() < end.getTime() && (!item.end_date || item.end_date.getTime() > start.getTime());
 }
@@ -173,6 +195,13 @@ export async function computeSubscriptionCharges(
           subscription.billing_period_count,
         );
 
+  // A period spent entirely in a pause is not charged its fixed fees (the ended period's ARREAR ones, the next
+  // period's ADVANCE ones); an ended period spent paused bills only the usage actually recorded in it.
+  const spans =
+    creating || options.usageOnly ? [] : await pausedSpans(executor, scope, subscription.id, next?.periodEnd ?? end);
+  const endedPaused = pausedThrough(spans, start, end);
+  const nextPaused = next !== null && pausedThrough(spans, next.periodStart, next.periodEnd);
+
   const items = await repo.listLineItems(executor, scope, [subscription.id]);
   const prices = new Map(
     (
@@ -259,9 +288,9 @@ export async function computeSubscriptionCharges(
       }
     };
     if (creating) fixed('ADVANCE', start, end);
-    else fixed('ARREAR', start, end);
-    for (const line of usageLines) if (line) lines.push(line);
-    if (next) fixed('ADVANCE', next.periodStart, next.periodEnd);
+    else if (!endedPaused) fixed('ARREAR', start, end);
+    for (const line of usageLines) if (line && !(endedPaused && line.amount.isZero())) lines.push(line);
+    if (next && !nextPaused) fixed('ADVANCE', next.periodStart, next.periodEnd);
   } else {
     for (const line of usageLines) if (line) lines.push(line);
   }

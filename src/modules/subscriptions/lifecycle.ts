@@ -1,5 +1,5 @@
 import type { Selectable } from 'kysely';
-import { withTransaction } from '../../platform/db/database.ts';
+import { type Tx, withTransaction } from '../../platform/db/database.ts';
 import { parseExpand } from '../../platform/db/query.ts';
 import { invalidOperation, notFound, validation } from '../../platform/errors.ts';
 import type { Scope } from '../../platform/http/context.ts';
@@ -100,6 +100,74 @@ export type SubscriptionViewV2 = SubscriptionView & { customer?: CustomerView };
 export function createLifecycleUseCases(internals: SubscriptionInternals) {
   const { db, clock, emit, loadForUpdate } = internals;
 
+  /** One due pause: a scheduled one starts (and ends too when its end has also passed), an active one ends. */
+  async function advancePause(tx: Tx, scope: Scope, pauseId: string, subscriptionId: string, now: Date) {
+    const current = await repo.findSubscriptionById(tx, scope, subscriptionId, { forUpdate: true });
+    const pause = await tx
+      .selectFrom('subscription_pauses')
+      .selectAll()
+      .where('tenant_id', '=', scope.tenantId)
+      .where('environment_id', '=', scope.environmentId)
+      .where('id', '=', pauseId)
+      .forUpdate()
+      .executeTakeFirst();
+    if (!current || !pause) return;
+    const endAt = pause.pause_end;
+    const stillDue =
+      (pause.pause_status === 'scheduled' && pause.pause_start.getTime() <= now.getTime()) ||
+      (pause.pause_status === 'active' && endAt !== null && endAt.getTime() <= now.getTime());
+    if (!stillDue) return;
+    const ours = current.active_pause_id === pause.id;
+    if (pause.pause_status === 'scheduled' && (!ours || current.subscription_status !== 'active')) {
+      // The subscription ended (or stopped being active) before the pause could start: the pause never happens.
+      await tx
+        .updateTable('subscription_pauses')
+        .set({ pause_status: 'cancelled', updated_at: now })
+        .where('id', '=', pause.id)
+        .execute();
+      if (ours) {
+        await repo.updateSubscriptionById(tx, scope, current.id, {
+          pause_status: 'cancelled',
+          active_pause_id: null,
+          version: current.version + 1,
+          updated_at: now,
+        });
+      }
+      return;
+    }
+    if (pause.pause_status === 'active' && (!ours || current.subscription_status !== 'paused')) return;
+    let version = current.version;
+    if (pause.pause_status === 'scheduled') {
+      await tx
+        .updateTable('subscription_pauses')
+        .set({ pause_status: 'active', updated_at: now })
+        .where('id', '=', pause.id)
+        .execute();
+      const paused = await repo.updateSubscriptionById(tx, scope, current.id, {
+        subscription_status: 'paused',
+        pause_status: 'active',
+        version: (version += 1),
+        updated_at: now,
+      });
+      await emit(tx, scope, { type: 'subscription.paused', subscription: subscriptionView(paused) });
+    }
+    if (endAt !== null && endAt.getTime() <= now.getTime()) {
+      await tx
+        .updateTable('subscription_pauses')
+        .set({ pause_status: 'completed', resume_mode: 'auto', resumed_at: endAt, updated_at: now })
+        .where('id', '=', pause.id)
+        .execute();
+      const resumed = await repo.updateSubscriptionById(tx, scope, current.id, {
+        subscription_status: 'active',
+        pause_status: 'none',
+        active_pause_id: null,
+        version: version + 1,
+        updated_at: now,
+      });
+      await emit(tx, scope, { type: 'subscription.resumed', subscription: subscriptionView(resumed) });
+    }
+  }
+
   return {
     /**
      * PUT: `cancel_at` schedules (or moves) a cancellation, `cancel_at: null` or `cancel_at_period_end: false`
@@ -139,6 +207,12 @@ export function createLifecycleUseCases(internals: SubscriptionInternals) {
         }
         const baseEnd = current.cancel_at ? current.end_date_before_cancel : current.end_date;
         let changes;
+        if (schedule && (current.pause_status === 'active' || current.pause_status === 'scheduled')) {
+          // The job does not advance paused subscriptions, so it could not end this one at its date.
+          throw invalidOperation('subscription is paused or has a pause scheduled: resume it first', {
+            pause_status: current.pause_status,
+          });
+        }
         if (schedule) {
           if (baseEnd && schedule.getTime() > baseEnd.getTime()) {
             throw validation('the subscription ends before that date', { end_date: baseEnd.toISOString() });
@@ -256,27 +330,38 @@ export function createLifecycleUseCases(internals: SubscriptionInternals) {
     },
 
     /**
-     * Pauses an active subscription now (`pause_mode: immediate`): status `paused`, `pause_status: active`, a
-     * pause record. Scheduled pauses, automatic resume (`pause_end`, `pause_days`) need the period job and are
-     * refused (400). `dry_run` validates and answers the pause without writing.
+     * Pauses an active subscription. `pause_mode`: `immediate` (now), `scheduled` (at `pause_start`, in the future) or
+     * `period_end` (at the current period's end). `pause_end` or `pause_days` end the pause by themselves (the pause's
+     * `resume_mode` is `auto`); without them it lasts until POST /resume. A pause that starts now makes the
+     * subscription `paused` (subscription.paused); a later one is stored `scheduled` (the subscription's
+     * `pause_status: scheduled`, `active_pause_id`; subscription.updated) and started by the period job at its start.
+     * `dry_run` validates and answers the pause without writing.
      */
     async pauseSubscription(scope: Scope, id: string, input: PauseSubscriptionInput): Promise<PauseView> {
       if (!(PAUSE_MODES as readonly string[]).includes(input.pause_mode)) {
         throw validation(`pause_mode must be one of ${PAUSE_MODES.join(', ')}`, { pause_mode: input.pause_mode });
       }
-      if (input.pause_mode !== 'immediate') {
-        throw validation(`pause_mode ${input.pause_mode} is not supported yet (only immediate)`, {
-          field: 'pause_mode',
+      const mode = input.pause_mode as (typeof PAUSE_MODES)[number];
+      const requestedStart = parseTime(input.pause_start, 'pause_start');
+      if (mode === 'scheduled' && !requestedStart) {
+        throw validation('pause_start is required when pause_mode is scheduled', { field: 'pause_start' });
+      }
+      if (mode !== 'scheduled' && requestedStart) {
+        throw validation('pause_start is only used with pause_mode scheduled', { field: 'pause_start' });
+      }
+      if (input.pause_end !== undefined && input.pause_days !== undefined) {
+        throw validation('pause_end and pause_days cannot be used together', { field: 'pause_days' });
+      }
+      if (input.pause_days !== undefined && (!Number.isInteger(input.pause_days) || input.pause_days < 1)) {
+        throw validation('pause_days must be a whole number of days greater than 0', { field: 'pause_days' });
+      }
+      const requestedEnd = parseTime(input.pause_end, 'pause_end');
+      const now = clock.now();
+      if (requestedStart && requestedStart.getTime() <= now.getTime()) {
+        throw validation('pause_start must be in the future (use pause_mode immediate to pause now)', {
+          field: 'pause_start',
         });
       }
-      for (const field of ['pause_start', 'pause_end', 'pause_days'] as const) {
-        if (input[field] !== undefined && input[field] !== null) {
-          throw validation(`${field} is not supported yet: pauses last until POST /subscriptions/{id}/resume`, {
-            field,
-          });
-        }
-      }
-      const now = clock.now();
       return withTransaction(db, async (tx) => {
         const current = await loadForUpdate(tx, scope, id);
         if (current.subscription_status !== 'active') {
@@ -285,16 +370,37 @@ export function createLifecycleUseCases(internals: SubscriptionInternals) {
           });
         }
         if (current.cancel_at) throw invalidOperation('subscription is scheduled to cancel', { id });
+        if (current.pause_status === 'scheduled') {
+          throw invalidOperation('a pause is already scheduled (resuming cancels it)', {
+            active_pause_id: current.active_pause_id,
+          });
+        }
+        const start = mode === 'immediate' ? now : mode === 'scheduled' ? requestedStart! : current.current_period_end;
+        const end =
+          requestedEnd ??
+          (input.pause_days !== undefined ? new Date(start.getTime() + input.pause_days * 86_400_000) : null);
+        if (end && end.getTime() <= start.getTime()) {
+          throw validation('pause_end must be after the pause start', {
+            pause_start: start.toISOString(),
+            pause_end: end.toISOString(),
+          });
+        }
+        if (current.end_date && start.getTime() >= current.end_date.getTime()) {
+          throw validation('the subscription ends before the pause would start', {
+            end_date: current.end_date.toISOString(),
+          });
+        }
+        const startsNow = mode === 'immediate';
         const pause = {
           id: newId('subscriptionPause'),
           tenant_id: scope.tenantId,
           environment_id: scope.environmentId,
           subscription_id: id,
-          pause_status: 'active',
-          pause_mode: 'immediate',
-          resume_mode: null,
-          pause_start: now,
-          pause_end: null,
+          pause_status: startsNow ? 'active' : 'scheduled',
+          pause_mode: mode,
+          resume_mode: end ? 'auto' : null,
+          pause_start: start,
+          pause_end: end,
           resumed_at: null,
           original_period_start: current.current_period_start,
           original_period_end: current.current_period_end,
@@ -313,34 +419,41 @@ export function createLifecycleUseCases(internals: SubscriptionInternals) {
           .returningAll()
           .executeTakeFirstOrThrow();
         const updated = await repo.updateSubscriptionById(tx, scope, id, {
-          subscription_status: 'paused',
-          pause_status: 'active',
+          ...(startsNow ? { subscription_status: 'paused', pause_status: 'active' } : { pause_status: 'scheduled' }),
           active_pause_id: row.id,
           version: current.version + 1,
           updated_at: now,
         });
-        await emit(tx, scope, { type: 'subscription.paused', subscription: subscriptionView(updated) });
+        await emit(tx, scope, {
+          type: startsNow ? 'subscription.paused' : 'subscription.updated',
+          subscription: subscriptionView(updated),
+        });
         return pauseView(row);
       });
     },
 
     /**
      * Resumes a paused subscription now (`resume_mode: immediate`): status `active`, `pause_status: none`, the
-     * pause `completed` with `resumed_at`. Periods are not shifted (the billing job skips paused subscriptions).
+     * pause `completed` with `resumed_at`; subscription.resumed. On a subscription with a scheduled pause it cancels
+     * that pause (`cancelled`; subscription.updated). Periods are not shifted; the periods that ended meanwhile are
+     * invoiced by the job without the fixed fees of periods spent entirely paused (charges.ts). `scheduled` and
+     * `auto` describe a pause that ends by itself (its `pause_end`), so they are refused here (400).
      */
     async resumeSubscription(scope: Scope, id: string, input: ResumeSubscriptionInput): Promise<PauseView> {
       if (!(RESUME_MODES as readonly string[]).includes(input.resume_mode)) {
         throw validation(`resume_mode must be one of ${RESUME_MODES.join(', ')}`, { resume_mode: input.resume_mode });
       }
       if (input.resume_mode !== 'immediate') {
-        throw validation(`resume_mode ${input.resume_mode} is not supported yet (only immediate)`, {
-          field: 'resume_mode',
-        });
+        throw validation(
+          `resume_mode ${input.resume_mode} cannot be requested: a pause with pause_end or pause_days resumes by itself at its end (resume_mode auto); resume now with resume_mode immediate`,
+          { field: 'resume_mode' },
+        );
       }
       const now = clock.now();
       return withTransaction(db, async (tx) => {
         const current = await loadForUpdate(tx, scope, id);
-        if (current.subscription_status !== 'paused' || !current.active_pause_id) {
+        const scheduled = current.pause_status === 'scheduled' && current.active_pause_id !== null;
+        if ((current.subscription_status !== 'paused' && !scheduled) || !current.active_pause_id) {
           throw invalidOperation('subscription is not paused', { subscription_status: current.subscription_status });
         }
         const pause = await tx
@@ -351,17 +464,13 @@ export function createLifecycleUseCases(internals: SubscriptionInternals) {
           .where('id', '=', current.active_pause_id)
           .executeTakeFirstOrThrow();
         const metadata = { ...(pause.metadata ?? {}), ...(input.metadata ?? {}) };
-        const resumed = { ...pause, pause_status: 'completed', resume_mode: 'immediate', resumed_at: now, metadata };
-        if (input.dry_run) return pauseView({ ...resumed, updated_at: now });
+        const changes = scheduled
+          ? { pause_status: 'cancelled', resume_mode: 'immediate', resumed_at: null }
+          : { pause_status: 'completed', resume_mode: 'immediate', resumed_at: now };
+        if (input.dry_run) return pauseView({ ...pause, ...changes, metadata, updated_at: now });
         const row = await tx
           .updateTable('subscription_pauses')
-          .set({
-            pause_status: 'completed',
-            resume_mode: 'immediate',
-            resumed_at: now,
-            metadata: JSON.stringify(metadata),
-            updated_at: now,
-          })
+          .set({ ...changes, metadata: JSON.stringify(metadata), updated_at: now })
           .where('id', '=', pause.id)
           .returningAll()
           .executeTakeFirstOrThrow();
@@ -372,11 +481,50 @@ export function createLifecycleUseCases(internals: SubscriptionInternals) {
           version: current.version + 1,
           updated_at: now,
         });
-        await emit(tx, scope, { type: 'subscription.resumed', subscription: subscriptionView(updated) });
+        await emit(tx, scope, {
+          type: scheduled ? 'subscription.updated' : 'subscription.resumed',
+          subscription: subscriptionView(updated),
+        });
         return pauseView(row);
       });
     },
 
+    /**
+     * The period job's pause step (before periods advance): scheduled pauses whose start has come begin — the
+     * periods that ended by then are invoiced first (`catchUpTo`), since the job skips paused subscriptions — and
+     * pauses whose `pause_end` has come end (`resumed_at` = `pause_end`, `resume_mode: auto`). Each pause in its own
+     * transaction under the subscription's row lock, re-checking its state: running twice changes nothing twice.
+     */
+    async applyDuePauses(
+      now: Date,
+      limit: number,
+      catchUpTo: (scope: Scope, subscriptionId: string, at: Date) => Promise<number>,
+    ): Promise<Array<{ subscription_id: string; error: unknown }>> {
+      const failed: Array<{ subscription_id: string; error: unknown }> = [];
+      const due = await db
+        .selectFrom('subscription_pauses')
+        .select(['id', 'tenant_id', 'environment_id', 'subscription_id', 'pause_status', 'pause_start'])
+        .where((eb) =>
+          eb.or([
+            eb.and([eb('pause_status', '=', 'scheduled'), eb('pause_start', '<=', now)]),
+            eb.and([eb('pause_status', '=', 'active'), eb('pause_end', '<=', now)]),
+          ]),
+        )
+        .orderBy('pause_start', 'asc')
+        .orderBy('id', 'asc')
+        .limit(limit)
+        .execute();
+      for (const due1 of due) {
+        const scope = { tenantId: due1.tenant_id, environmentId: due1.environment_id };
+        try {
+          if (due1.pause_status === 'scheduled') await catchUpTo(scope, due1.subscription_id, due1.pause_start);
+          await withTransaction(db, (tx) => advancePause(tx, scope, due1.id, due1.subscription_id, now));
+        } catch (error) {
+          failed.push({ subscription_id: due1.subscription_id, error });
+        }
+      }
+      return failed;
+    },
     /** Every pause of the subscription, oldest first (a bare array, as the SDK expects). */
     async listSubscriptionPauses(scope: Scope, id: string): Promise<PauseView[]> {
       const sub = await repo.findSubscriptionById(db, scope, id);

@@ -11,6 +11,10 @@ import {
   PauseSubscriptionRequest,
   RemoveAddonRequest,
   ResumeSubscriptionRequest,
+  CancelScheduleRequest,
+  CancelScheduleResponse,
+  GetPendingSchedulesResponse,
+  SubscriptionScheduleResponse,
   SubscriptionChangeExecuteResponse,
   SubscriptionChangePreviewResponse,
   SubscriptionChangeRequest,
@@ -461,5 +465,50 @@ export function registerSubscriptionRoutes(app: App, subscriptions: Subscription
       },
     },
     async (request) => subscriptions.executeSubscriptionChange(request.ctx, request.params.id, request.body),
+  );
+
+  // Scheduled changes (the reference document bakes `/v1` into these paths; they are served under the API's `/v1`).
+  app.get(
+    '/v1/subscriptions/:id/schedules',
+    {
+      schema: {
+        tags,
+        operationId: 'listSubscriptionSchedules',
+        params: IdParams,
+        response: { 200: GetPendingSchedulesResponse, ...errors },
+      },
+    },
+    async (request) => subscriptions.listSubscriptionSchedules(request.ctx, request.params.id),
+  );
+
+  app.get(
+    '/v1/subscription-schedules/:id',
+    {
+      schema: {
+        tags,
+        operationId: 'getSubscriptionSchedule',
+        params: IdParams,
+        response: { 200: SubscriptionScheduleResponse, ...errors },
+      },
+    },
+    async (request) => subscriptions.getSubscriptionSchedule(request.ctx, request.params.id),
+  );
+
+  app.post(
+    '/v1/subscriptions/schedules/:id/cancel',
+    {
+      schema: {
+        tags,
+        operationId: 'cancelSubscriptionSchedule',
+        params: IdParams,
+        body: CancelScheduleRequest,
+        response: { 200: CancelScheduleResponse, ...errors },
+      },
+      // The body is optional (the path names the schedule).
+      preValidation: async (request) => {
+        if (request.body === undefined || request.body === null) request.body = {};
+      },
+    },
+    async (request) => subscriptions.cancelSubscriptionSchedule(request.ctx, request.params.id, request.body),
   );
 }

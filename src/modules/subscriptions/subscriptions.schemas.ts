@@ -202,7 +202,7 @@ export const CancelSubscriptionRequest = Type.Object({
   cancellation_type: StringEnum(CANCELLATION_TYPES),
   reason: Type.Optional(Type.String({ maxLength: 1000 })),
   cancel_at: Type.Optional(Timestamp),
-  proration_behavior: Type.Optional(StringEnum(['none'])),
+  proration_behavior: Type.Optional(StringEnum(PRORATION_BEHAVIORS)),
 });
 
 export const CancelSubscriptionResponse = Type.Object(
@@ -528,6 +528,8 @@ export const SubscriptionChangeExecuteResponse = Type.Object(
     change_type: StringEnum(CHANGE_TYPES),
     effective_date: Timestamp,
     is_scheduled: Type.Boolean(),
+    schedule_id: Type.Optional(Type.String({ description: 'the pending schedule (change_at end_of_period)' })),
+    scheduled_at: Type.Optional(Timestamp),
     old_subscription: SubscriptionSummary,
     new_subscription: SubscriptionSummary,
     proration_applied: ProrationDetails,
@@ -535,4 +537,44 @@ export const SubscriptionChangeExecuteResponse = Type.Object(
     metadata: Metadata,
   },
   { title: 'SubscriptionChangeExecuteResponse' },
+);
+
+const SCHEDULE_STATUSES = ['pending', 'executing', 'executed', 'cancelled', 'failed'] as const;
+const SCHEDULE_TYPES = ['plan_change', 'cancellation'] as const;
+
+export const SubscriptionScheduleResponse = Type.Object(
+  {
+    id: Type.String(),
+    subscription_id: Type.String(),
+    schedule_type: Type.String({ description: SCHEDULE_TYPES.join(' | ') }),
+    scheduled_at: Timestamp,
+    status: Type.String({ description: SCHEDULE_STATUSES.join(' | ') }),
+    configuration: Type.Record(Type.String(), Type.Unknown()),
+    execution_result: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
+    executed_at: Type.Optional(Timestamp),
+    cancelled_at: Type.Optional(Timestamp),
+    error_message: Type.Optional(Type.String()),
+    can_be_cancelled: Type.Boolean(),
+    days_until_execution: Type.Integer(),
+    metadata: Metadata,
+    created_at: Timestamp,
+    updated_at: Timestamp,
+  },
+  { title: 'SubscriptionScheduleResponse' },
+);
+
+export const GetPendingSchedulesResponse = Type.Object(
+  { schedules: Type.Array(SubscriptionScheduleResponse), count: Type.Integer() },
+  { title: 'GetPendingSchedulesResponse' },
+);
+
+export const CancelScheduleRequest = Type.Object({
+  schedule_id: Type.Optional(Type.String()),
+  subscription_id: Type.Optional(Type.String()),
+  schedule_type: Type.Optional(StringEnum(SCHEDULE_TYPES)),
+});
+
+export const CancelScheduleResponse = Type.Object(
+  { message: Type.String(), status: Type.String({ description: SCHEDULE_STATUSES.join(' | ') }) },
+  { title: 'CancelScheduleResponse' },
 );

@@ -98,6 +98,7 @@ export interface CancelSubscriptionInput {
   cancellation_type: CancellationType;
   reason?: string | undefined;
   cancel_at?: string | undefined;
+  proration_behavior?: string | undefined;
 }
 
 export interface SubscriptionSearch {
@@ -900,6 +901,13 @@ export function createSubscriptionsService(deps: {
       if (cancellationType !== 'scheduled_date' && cancelAtInput) {
         throw validation('cancel_at is only allowed when cancellation_type is scheduled_date');
       }
+      const prorations = oneOf(input.proration_behavior, ['create_prorations', 'none'], 'proration_behavior') ?? 'none';
+      if (prorations === 'create_prorations' && cancellationType === 'scheduled_date') {
+        throw validation(
+          'proration_behavior create_prorations is not supported with cancellation_type scheduled_date (only immediate; end_of_period leaves nothing to prorate)',
+          { field: 'proration_behavior' },
+        );
+      }
       const now = clock.now();
       if (cancelAtInput && cancelAtInput.getTime() <= now.getTime())
         throw validation('cancel_at must be in the future');
@@ -909,6 +917,15 @@ export function createSubscriptionsService(deps: {
           throw invalidOperation('subscription is already cancelled', { id });
         }
         if (current.cancel_at) throw invalidOperation('subscription is already scheduled to cancel', { id });
+        if (
+          cancellationType !== 'immediate' &&
+          (current.pause_status === 'active' || current.pause_status === 'scheduled')
+        ) {
+          // The job does not advance paused subscriptions, so it could not end this one at its date.
+          throw invalidOperation('subscription is paused or has a pause scheduled: resume it first, or cancel now', {
+            pause_status: current.pause_status,
+          });
+        }
         const effective =
           cancellationType === 'immediate'
             ? now
@@ -919,6 +936,11 @@ export function createSubscriptionsService(deps: {
           throw validation('the subscription ends before that date', { end_date: current.end_date.toISOString() });
         }
         const immediate = cancellationType === 'immediate';
+        // Credits for the unused part of the ADVANCE fees, read before the line items end (wallet credit, in this tx).
+        const proration =
+          immediate && prorations === 'create_prorations'
+            ? await planChange.settleCancellationProration(tx, scope, current, now)
+            : { details: [], total: dec(0) };
         const row = await repo.updateSubscriptionById(tx, scope, id, {
           cancel_at: effective,
           cancel_at_period_end: cancellationType === 'end_of_period',
@@ -949,6 +971,8 @@ export function createSubscriptionsService(deps: {
             .execute();
         }
         if (immediate) {
+          // A plan change scheduled for the period end will not happen.
+          await planChange.cancelPendingSchedules(tx, scope, id, now, 'the subscription was cancelled');
           await emit(tx, scope, { type: 'subscription.cancelled', subscription: subscriptionView(row) });
         }
         return {
@@ -961,9 +985,9 @@ export function createSubscriptionsService(deps: {
           message: immediate
             ? 'subscription cancelled'
             : `subscription scheduled to cancel at ${effective.toISOString()}`,
-          // No proration in this slice (proration_behavior none): nothing is credited back.
-          total_credit_amount: '0',
-          proration_details: [] as never[],
+          // proration_behavior create_prorations (immediate): the unused ADVANCE fees credited to the prepaid wallet.
+          total_credit_amount: toWire(proration.total),
+          proration_details: proration.details,
         };
       });
     },

@@ -462,6 +462,19 @@ export interface SubscriptionPausesTable extends CatalogRowBase {
   metadata: Json<Record<string, string>>;
 }
 
+export interface SubscriptionSchedulesTable extends CatalogRowBase {
+  subscription_id: string;
+  schedule_type: string;
+  schedule_status: string;
+  scheduled_at: Timestamp;
+  configuration: Json<Record<string, unknown>>;
+  execution_result: ColumnType<Record<string, unknown> | null, string | null | undefined, string | null>;
+  executed_at: NullableTimestamp;
+  cancelled_at: NullableTimestamp;
+  error_message: string | null;
+  metadata: Json<Record<string, string>>;
+}
+
 export interface AddonAssociationsTable extends CatalogRowBase {
   entity_type: string;
   entity_id: string;
@@ -612,6 +625,7 @@ export interface Database {
   subscriptions: SubscriptionsTable;
   subscription_line_items: SubscriptionLineItemsTable;
   subscription_pauses: SubscriptionPausesTable;
+  subscription_schedules: SubscriptionSchedulesTable;
   addon_associations: AddonAssociationsTable;
   credit_grant_applications: CreditGrantApplicationsTable;
   invoices: InvoicesTable;
