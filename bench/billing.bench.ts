@@ -247,8 +247,20 @@ async function cloneTemplate(
       (text, id, k) => sql`replace(${text}, ${id}, ${id.slice(0, -7)} || lpad(n::text, 6, '0') || ${CROCKFORD[k]!})`,
       sql`replace(${column}, '"bench-0"', '"bench-' || n || '"')`,
     );
+  // Referenced tables first (foreign keys).
+  const references = await sql<{ child: string; parent: string }>`
+    select conrelid::regclass::text as child, confrelid::regclass::text as parent
+    from pg_constraint where contype = 'f' and connamespace = 'public'::regnamespace`.execute(db);
+  const order: string[] = [];
+  const visit = (table: string, path: string[]) => {
+    if (order.includes(table) || path.includes(table)) return;
+    for (const r of references.rows) if (r.child === table && created.has(r.parent)) visit(r.parent, [...path, table]);
+    order.push(table);
+  };
+  for (const table of created.keys()) visit(table, []);
   await withTransaction(db, async (tx) => {
-    for (const [table, ids] of created) {
+    for (const table of order) {
+      const ids = created.get(table)!;
       await sql`
         insert into ${sql.table(table)}
         select (jsonb_populate_record(null::${sql.table(table)}, ${replaced(sql`to_jsonb(t)::text`)}::jsonb)).*
