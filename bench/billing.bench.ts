@@ -75,9 +75,7 @@ async function startMeter(env: Env): Promise<Meter> {
   const backends = async () => {
     if (env.database.engine !== 'postgres') return null;
     const result = await sql<{ pid: number }>`
-      select pid from pg_stat_activity where datname = current_database() and pid <> pg_backend_pid()`.execute(
-      env.database.db,
-    );
+      select pid from pg_stat_activity where datname = current_database()`.execute(env.database.db);
     return new Map(result.rows.map((r) => [r.pid, processCpuMs(r.pid)]));
   };
   const before = await backends();
