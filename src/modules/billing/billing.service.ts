@@ -56,7 +56,7 @@ function parseTime(value: string | undefined, field: string): Date | undefined {
 export function createBillingService(deps: {
   db: Db;
   clock: Clock;
-  events: Pick<EventsService, 'meterUsageIn'>;
+  events: Pick<EventsService, 'meterUsageManyIn'>;
   wallets: Pick<WalletsService, 'grantCreditsInTransaction'>;
   creditGrants: Pick<CreditGrantsService, 'insertCreditGrant'>;
 }) {
