@@ -60,7 +60,8 @@ interface Allowance {
 
 /** Enabled metered entitlements of the subscription, by the meter of their feature (§5.4 aggregation). */
 async function allowancesByMeter(executor: Executor, scope: Scope, subscription: repo.SubscriptionRow, at: Date) {
-  const features = await aggregateEntitlements(executor, scope, [subscription], { at });
+  // Plan names only label the sources, which allowances do not use: an empty map saves their read.
+  const features = await aggregateEntitlements(executor, scope, [subscription], { at, planNames: new Map() });
   const byMeter = new Map<string, Allowance>();
   for (const entry of features) {
     if (entry.feature.type !== 'metered' || !entry.entitlement.is_enabled || !entry.feature.meter_id) continue;
@@ -193,7 +194,9 @@ export async function computeSubscriptionCharges(
           subscription.billing_period_count,
         );
 
-  const items = await repo.listLineItems(executor, scope, [subscription.id]);
+  // Line items with their meters, the customer's external id and whether entitlements exist: one statement.
+  const charged = await repo.listChargeItems(executor, scope, subscription);
+  const items = charged.items;
   const prices = new Map(
     (
       await repo.findPrices(
@@ -204,19 +207,16 @@ export async function computeSubscriptionCharges(
     ).map((p) => [p.id, p]),
   );
   const usageItems = creating ? [] : items.filter((i) => i.price_type === 'USAGE' && lineActiveIn(i, start, end));
-  const meterRows = await repo.findMeters(
-    executor,
-    scope,
-    usageItems.flatMap((i) => (i.meter_id ? [i.meter_id] : [])),
-  );
-  const meters = new Map(meterRows.map((m) => [m.id, meterView(m)]));
+  const meters = new Map<string, MeterView>();
+  for (const item of usageItems) {
+    const row = item.meter_id ? charged.meters.get(item.meter_id) : undefined;
+    if (row && !meters.has(row.id)) meters.set(row.id, meterView(row));
+  }
   const allowances =
-    usageItems.length && (await repo.hasEntitlements(executor, scope, subscription))
+    usageItems.length && charged.hasEntitlements
       ? await allowancesByMeter(executor, scope, subscription, start)
       : new Map<string, Allowance>();
-  const externalCustomerId = usageItems.length
-    ? ((await repo.findCustomerExternalId(executor, scope, subscription.customer_id)) ?? '')
-    : '';
+  const externalCustomerId = charged.externalCustomerId ?? '';
 
   const lineBase = (item: repo.LineItemRow, price: repo.PriceRow) => ({
     entity_type: item.entity_type,
