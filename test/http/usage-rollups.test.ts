@@ -3,7 +3,12 @@ import { after, before, describe, it } from 'node:test';
 import { Decimal } from 'decimal.js';
 import fc from 'fast-check';
 import { sql } from 'kysely';
-import { aggregateEvents, type AggregateQuery, rebuildRollups } from '../../src/modules/events/events.repo.ts';
+import {
+  aggregateEvents,
+  aggregateEventsMany,
+  type AggregateQuery,
+  rebuildRollups,
+} from '../../src/modules/events/events.repo.ts';
 import type { AggregationType, WindowSize } from '../../src/modules/events/events.schemas.ts';
 import { withTransaction } from '../../src/platform/db/database.ts';
 import { type Harness, startHarness, type TestTenant } from '../support/harness.ts';
@@ -81,6 +86,80 @@ describe('hourly usage rollups', () => {
           };
           const { viaRollups, viaRaw } = await bothWays(tenant, q);
           assert.deepEqual(viaRollups, viaRaw);
+        },
+      ),
+      { numRuns: 40 },
+    );
+  });
+
+  it('answer several queries in one statement exactly as each query alone', async () => {
+    const query = fc.record({
+      aggregation: fc.constantFrom<AggregationType>('COUNT', 'SUM', 'AVG', 'MAX', 'SUM_WITH_MULTIPLIER', 'LATEST'),
+      eventName: fc.constantFrom('api_call', 'storage'),
+      property: fc.constantFrom('tokens', 'gb', 'missing', ''),
+      customer: fc.constantFrom('a', 'b', 'nobody'),
+      // whole hours and partial ones, empty and reversed-free ranges
+      startMinute: fc.oneof(
+        fc.integer({ min: 0, max: 2 * 24 * 60 }),
+        fc.integer({ min: 0, max: 48 }).map((h) => h * 60),
+      ),
+      lengthMinutes: fc.oneof(
+        fc.integer({ min: 0, max: 2 * 24 * 60 }),
+        fc.integer({ min: 0, max: 48 }).map((h) => h * 60),
+      ),
+      windowSize: fc.constantFrom<WindowSize | undefined>(undefined, undefined, 'HOUR', 'DAY'),
+      multiplier: fc.constantFrom('2.5', '0.001', '3'),
+    });
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(event, { minLength: 0, maxLength: 60 }),
+        fc.array(query, { minLength: 1, maxLength: 8 }),
+        async (events, specs) => {
+          const tenant = await h.newTenant();
+          if (events.length) {
+            await h.services.events.ingestEvents(
+              scopeOf(tenant),
+              events.map((e, i) => ({
+                event_id: e.id,
+                event_name: i % 3 ? 'api_call' : 'storage',
+                external_customer_id: e.customer,
+                timestamp: new Date(T0 + e.minute * MINUTE).toISOString(),
+                properties: (e.tokens === undefined
+                  ? { gb: (i % 7) / 4 }
+                  : { tokens: e.tokens, gb: String(i % 5) }) as Record<string, string | number>,
+              })),
+            );
+          }
+          const queries = specs.map((spec): AggregateQuery => ({
+            eventName: spec.eventName,
+            aggregation: spec.aggregation,
+            propertyName: spec.aggregation === 'COUNT' ? '' : spec.property,
+            externalCustomerId: spec.customer,
+            start: new Date(T0 + spec.startMinute * MINUTE),
+            end: new Date(T0 + (spec.startMinute + spec.lengthMinutes) * MINUTE),
+            windowSize: spec.windowSize,
+            timezone: 'UTC',
+            multiplier: spec.aggregation === 'SUM_WITH_MULTIPLIER' ? spec.multiplier : undefined,
+            groupBy: [],
+            filters: {},
+          }));
+          const norm = (rows: Array<{ window_start: Date | null; value: string | null; events: string }>) =>
+            rows.map((r) => [
+              r.window_start?.toISOString() ?? null,
+              r.value === null ? null : new Decimal(r.value).toString(),
+              new Decimal(r.events).toString(),
+            ]);
+          const together = await aggregateEventsMany(h.database.db, scopeOf(tenant), queries);
+          for (const [i, q] of queries.entries()) {
+            const alone = await aggregateEvents(h.database.db, scopeOf(tenant), q);
+            const raw = await aggregateEvents(h.database.db, scopeOf(tenant), { ...q, useRollups: false });
+            assert.deepEqual(norm(together[i]!), norm(alone), `query ${i}: ${JSON.stringify(specs[i])}`);
+            assert.deepEqual(
+              norm(together[i]!).map(([w, v]) => [w, v]),
+              norm(raw).map(([w, v]) => [w, v]),
+              `query ${i} (raw events)`,
+            );
+          }
         },
       ),
       { numRuns: 40 },

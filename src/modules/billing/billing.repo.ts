@@ -1,4 +1,4 @@
-import type { Insertable, Selectable } from 'kysely';
+import { type Insertable, type Selectable, sql } from 'kysely';
 import type { Executor } from '../../platform/db/database.ts';
 import type { CreditGrantApplicationsTable, Database } from '../../platform/db/schema.ts';
 import type { Scope } from '../../platform/http/context.ts';
@@ -103,6 +103,63 @@ export function listLineItems(db: Executor, scope: Scope, subscriptionIds: strin
     .execute();
 }
 
+/**
+ * What the charge computation reads besides prices, in one statement: the subscription's line items, each with its
+ * meter row (whatever its status, as JSON with timestamps as text: `meterRowOf`), the customer's external id and
+ * whether the plan or the subscription has any live entitlement (the full aggregation is skipped otherwise).
+ */
+export async function listChargeItems(db: Executor, scope: Scope, subscription: SubscriptionRow) {
+  const rows = await db
+    .selectFrom('subscription_line_items as li')
+    .leftJoin('meters as m', (join) =>
+      join
+        .onRef('m.tenant_id', '=', 'li.tenant_id')
+        .onRef('m.environment_id', '=', 'li.environment_id')
+        .onRef('m.id', '=', 'li.meter_id'),
+    )
+    .selectAll('li')
+    .select([
+      sql<Record<string, unknown> | null>`to_jsonb(m)`.as('meter_json'),
+      sql<string | null>`(
+        select c.external_id from customers c
+        where c.tenant_id = ${scope.tenantId} and c.environment_id = ${scope.environmentId}
+          and c.id = ${subscription.customer_id})`.as('customer_external_id'),
+      sql<boolean>`exists (
+        select 1 from entitlements e
+        where e.tenant_id = ${scope.tenantId} and e.environment_id = ${scope.environmentId}
+          and e.entity_type in ('PLAN', 'SUBSCRIPTION') and e.entity_id in (${subscription.plan_id}, ${subscription.id})
+          and e.status = 'published')`.as('has_entitlements'),
+    ])
+    .where('li.tenant_id', '=', scope.tenantId)
+    .where('li.environment_id', '=', scope.environmentId)
+    .where('li.subscription_id', '=', subscription.id)
+    .where('li.status', '=', 'published')
+    .orderBy('li.created_at', 'asc')
+    .orderBy('li.id', 'asc')
+    .execute();
+  const items: LineItemRow[] = [];
+  const meters = new Map<string, MeterRow>();
+  for (const { meter_json: meter, customer_external_id: _c, has_entitlements: _e, ...item } of rows) {
+    items.push(item);
+    if (meter) meters.set(meter.id as string, meterRowOf(meter));
+  }
+  return {
+    items,
+    meters,
+    externalCustomerId: rows[0]?.customer_external_id ?? undefined,
+    hasEntitlements: rows[0]?.has_entitlements ?? false,
+  };
+}
+
+/** A meters row read as JSON (to_jsonb) back in the driver's shape: timestamps as Dates. */
+function meterRowOf(json: Record<string, unknown>): MeterRow {
+  return {
+    ...json,
+    created_at: new Date(json.created_at as string),
+    updated_at: new Date(json.updated_at as string),
+  } as MeterRow;
+}
+
 /** Prices by id whatever their status: a line item keeps billing the price it snapshotted even once archived. */
 export function findPrices(db: Executor, scope: Scope, ids: string[]) {
   if (ids.length === 0) return Promise.resolve([] as PriceRow[]);
@@ -113,28 +170,6 @@ export function findPrices(db: Executor, scope: Scope, ids: string[]) {
     .where('environment_id', '=', scope.environmentId)
     .where('id', 'in', [...new Set(ids)])
     .execute();
-}
-
-export function findMeters(db: Executor, scope: Scope, ids: string[]) {
-  if (ids.length === 0) return Promise.resolve([] as MeterRow[]);
-  return db
-    .selectFrom('meters')
-    .selectAll()
-    .where('tenant_id', '=', scope.tenantId)
-    .where('environment_id', '=', scope.environmentId)
-    .where('id', 'in', [...new Set(ids)])
-    .execute();
-}
-
-export async function findCustomerExternalId(db: Executor, scope: Scope, customerId: string) {
-  const row = await db
-    .selectFrom('customers')
-    .select('external_id')
-    .where('tenant_id', '=', scope.tenantId)
-    .where('environment_id', '=', scope.environmentId)
-    .where('id', '=', customerId)
-    .executeTakeFirst();
-  return row?.external_id;
 }
 
 /** Live subscriptions of a customer in a currency (for the real-time balance). */
@@ -216,21 +251,6 @@ export function listApplications(
     .where('status', '=', 'published');
   if (filter.statuses) query = query.where('application_status', 'in', filter.statuses);
   return query.orderBy('scheduled_for', 'asc').orderBy('id', 'asc').execute();
-}
-
-/** Whether the plan or the subscription has any live entitlement (the full aggregation is skipped otherwise). */
-export async function hasEntitlements(db: Executor, scope: Scope, subscription: SubscriptionRow) {
-  const row = await db
-    .selectFrom('entitlements')
-    .select('id')
-    .where('tenant_id', '=', scope.tenantId)
-    .where('environment_id', '=', scope.environmentId)
-    .where('entity_type', 'in', ['PLAN', 'SUBSCRIPTION'])
-    .where('entity_id', 'in', [subscription.plan_id, subscription.id])
-    .where('status', '=', 'published')
-    .limit(1)
-    .executeTakeFirst();
-  return row !== undefined;
 }
 
 /**

@@ -78,7 +78,7 @@ function parseTime(value: string | undefined, field: string): Date | undefined {
 export function createBillingService(deps: {
   db: Db;
   clock: Clock;
-  events: Pick<EventsService, 'meterUsageIn'>;
+  events: Pick<EventsService, 'meterUsageManyIn'>;
   wallets: Pick<WalletsService, 'grantCreditsInTransaction'>;
   creditGrants: Pick<CreditGrantsService, 'insertCreditGrant'>;
 }) {
@@ -102,9 +102,10 @@ export function createBillingService(deps: {
   /**
    * One period of one subscription, in its own transaction: claim (FOR UPDATE SKIP LOCKED, still due), invoice the
    * ended period, then end the subscription or move it to the next period and apply the grants due. Returns false
-   * when there was nothing (left) to do or another worker holds the subscription.
+   * when there was nothing (left) to do or another worker holds the subscription, 'last' when it advanced the
+   * subscription past its last due period (the caller need not claim it again to find out).
    */
-  async function advanceOnePeriod(scope: Scope, subscriptionId: string, now: Date): Promise<boolean> {
+  async function advanceOnePeriod(scope: Scope, subscriptionId: string, now: Date): Promise<boolean | 'last'> {
     return withTransaction(db, async (tx) => {
       const claimed = await repo.claimDueSubscription(tx, scope, subscriptionId, now);
       if (!claimed) return false;
@@ -131,7 +132,7 @@ export function createBillingService(deps: {
         });
         await cancelPendingApplications(tx, scope, subscription.id, now);
         await emitSubscription(tx, scope, { type: 'subscription.cancelled', subscription: subscriptionView(row) });
-        return true;
+        return 'last';
       }
       const next = nextPeriod(
         subscription.billing_anchor,
@@ -151,7 +152,10 @@ export function createBillingService(deps: {
         updated_at: now,
       });
       await applyDueGrants(grantDeps, tx, scope, row, now);
-      return true;
+      const stillDue =
+        row.current_period_end.getTime() <= now.getTime() ||
+        (row.end_date !== null && row.end_date.getTime() <= now.getTime());
+      return stillDue ? true : 'last';
     });
   }
 
@@ -343,8 +347,10 @@ export function createBillingService(deps: {
         const scope = { tenantId: row.tenant_id, environmentId: row.environment_id };
         try {
           for (let i = 0; i < MAX_PERIODS_PER_RUN; i++) {
-            if (!(await advanceOnePeriod(scope, row.id, now))) break;
+            const advanced = await advanceOnePeriod(scope, row.id, now);
+            if (!advanced) break;
             periods++;
+            if (advanced === 'last') break;
           }
         } catch (error) {
           failed.push({ subscription_id: row.id, error });

@@ -4,7 +4,7 @@ import type { Scope } from '../../platform/http/context.ts';
 import { Dec, dec, type Money } from '../../platform/money.ts';
 import { meterView, type MeterView } from '../catalog/meters.service.ts';
 import { chargeFor, chargeForBuckets, type PricingSpec } from '../catalog/pricing.ts';
-import type { EventsService } from '../events/events.service.ts';
+import type { EventsService, MeterUsage, MeterUsageRequest } from '../events/events.service.ts';
 import type { WindowSize } from '../events/events.schemas.ts';
 import { aggregateEntitlements } from '../subscriptions/entitlements.ts';
 import { nextPeriod, type SubscriptionBillingPeriod } from '../subscriptions/periods.ts';
@@ -30,7 +30,7 @@ export interface ChargeOptions {
   usageOnly?: boolean | undefined;
 }
 
-export type ChargeDeps = { events: Pick<EventsService, 'meterUsageIn'> };
+export type ChargeDeps = { events: Pick<EventsService, 'meterUsageManyIn'> };
 
 /** The pricing engine's view of a price row (amounts and tiers are stored in the currency already). */
 export function pricingSpecOf(price: repo.PriceRow): PricingSpec {
@@ -60,7 +60,8 @@ interface Allowance {
 
 /** Enabled metered entitlements of the subscription, by the meter of their feature (§5.4 aggregation). */
 async function allowancesByMeter(executor: Executor, scope: Scope, subscription: repo.SubscriptionRow, at: Date) {
-  const features = await aggregateEntitlements(executor, scope, [subscription], { at });
+  // Plan names only label the sources, which allowances do not use: an empty map saves their read.
+  const features = await aggregateEntitlements(executor, scope, [subscription], { at, planNames: new Map() });
   const byMeter = new Map<string, Allowance>();
   for (const entry of features) {
     if (entry.feature.type !== 'metered' || !entry.entitlement.is_enabled || !entry.feature.meter_id) continue;
@@ -98,76 +99,96 @@ function lineActiveIn(item: repo.LineItemRow, start: Date, end: Date): boolean {
   return item.start_date.getTime() < end.getTime() && (!item.end_date || item.end_date.getTime() > start.getTime());
 }
 
-/** Charge of one usage line over [start, end): metered quantity, entitlement allowance, pricing engine. */
-async function usageLine(
-  deps: ChargeDeps,
-  executor: Executor,
-  scope: Scope,
+type LineCharge = { quantity: Money; adjusted: Money | null; amount: Money };
+
+/**
+ * Charge of one usage line over [start, end): metered quantity, entitlement allowance, pricing engine. Planned in
+ * two steps so that every line of a subscription is metered by one statement: `requests` are the usage reads the
+ * line needs, `charge` prices their answers (in the same order).
+ */
+function planUsageLine(
   context: {
     subscription: repo.SubscriptionRow;
     externalCustomerId: string;
-    item: repo.LineItemRow;
     price: repo.PriceRow;
     meter: MeterView;
     allowance: Allowance | undefined;
   },
   start: Date,
   end: Date,
-): Promise<{ quantity: Money; adjusted: Money | null; amount: Money }> {
+): { requests: MeterUsageRequest[]; charge: (usage: MeterUsage[]) => LineCharge } {
   const { meter, price, allowance, externalCustomerId } = context;
   const spec = pricingSpecOf(price);
   const filters = price.filter_values ?? undefined;
-  const usageOf = (from: Date, to: Date, windowSize?: WindowSize) =>
-    deps.events.meterUsageIn(executor, scope, {
-      meter,
-      externalCustomerId,
-      start: from,
-      end: to,
-      filters,
-      windowSize,
-    });
+  const usageOf = (from: Date, to: Date, windowSize?: WindowSize): MeterUsageRequest => ({
+    meter,
+    externalCustomerId,
+    start: from,
+    end: to,
+    filters,
+    windowSize,
+  });
   const bucket = meter.aggregation.bucket_size;
   if (bucket && BUCKETABLE.has(meter.aggregation.type)) {
     // Bucketed meters are priced per bucket (the reference refuses entitlements on them).
-    const usage = await usageOf(start, end, bucket);
-    const quantities = usage.windows.map((w) => dec(w.value));
-    return { quantity: dec(usage.value), adjusted: null, amount: chargeForBuckets(spec, quantities) };
+    return {
+      requests: [usageOf(start, end, bucket)],
+      charge: ([usage]) => {
+        const quantities = usage!.windows.map((w) => dec(w.value));
+        return { quantity: dec(usage!.value), adjusted: null, amount: chargeForBuckets(spec, quantities) };
+      },
+    };
   }
   if (!allowance) {
-    const usage = await usageOf(start, end);
-    const quantity = dec(usage.value);
-    return { quantity, adjusted: null, amount: chargeFor(spec, quantity) };
+    return {
+      requests: [usageOf(start, end)],
+      charge: ([usage]) => {
+        const quantity = dec(usage!.value);
+        return { quantity, adjusted: null, amount: chargeFor(spec, quantity) };
+      },
+    };
   }
   if (allowance.usage_limit === null) {
     // An unlimited entitlement makes the usage free.
-    const usage = await usageOf(start, end);
-    return { quantity: dec(0), adjusted: dec(usage.value), amount: dec(0) };
+    return {
+      requests: [usageOf(start, end)],
+      charge: ([usage]) => ({ quantity: dec(0), adjusted: dec(usage!.value), amount: dec(0) }),
+    };
   }
   const limit = dec(allowance.usage_limit);
+  const priced = (used: Money, billable: Money): LineCharge => ({
+    quantity: billable,
+    adjusted: used.sub(billable),
+    amount: chargeFor(spec, billable),
+  });
   const window = RESET_WINDOWS[allowance.usage_reset_period ?? ''];
-  let used: Money;
-  let billable: Money;
   if (window) {
     // The allowance resets every day (week): Σ max(0, window usage − limit).
-    const usage = await usageOf(start, end, window);
-    used = dec(usage.value);
-    billable = dec(0);
-    for (const w of usage.windows) billable = billable.add(Dec.max(dec(0), dec(w.value).sub(limit)));
-  } else if (allowance.usage_reset_period === 'NEVER') {
-    // A lifetime allowance: what this period adds above the limit, counting usage since the subscription started.
-    const [before, through] = await Promise.all([
-      usageOf(context.subscription.start_date, start),
-      usageOf(context.subscription.start_date, end),
-    ]);
-    const over = (value: string) => Dec.max(dec(0), dec(value).sub(limit));
-    used = dec(through.value).sub(before.value);
-    billable = over(through.value).sub(over(before.value));
-  } else {
-    const usage = await usageOf(start, end);
-    used = dec(usage.value);
-    billable = Dec.max(dec(0), used.sub(limit));
+    return {
+      requests: [usageOf(start, end, window)],
+      charge: ([usage]) => {
+        let billable = dec(0);
+        for (const w of usage!.windows) billable = billable.add(Dec.max(dec(0), dec(w.value).sub(limit)));
+        return priced(dec(usage!.value), billable);
+      },
+    };
   }
-  return { quantity: billable, adjusted: used.sub(billable), amount: chargeFor(spec, billable) };
+  if (allowance.usage_reset_period === 'NEVER') {
+    // A lifetime allowance: what this period adds above the limit, counting usage since the subscription started.
+    const over = (value: string) => Dec.max(dec(0), dec(value).sub(limit));
+    return {
+      requests: [usageOf(context.subscription.start_date, start), usageOf(context.subscription.start_date, end)],
+      charge: ([before, through]) =>
+        priced(dec(through!.value).sub(before!.value), over(through!.value).sub(over(before!.value))),
+    };
+  }
+  return {
+    requests: [usageOf(start, end)],
+    charge: ([usage]) => {
+      const used = dec(usage!.value);
+      return priced(used, Dec.max(dec(0), used.sub(limit)));
+    },
+  };
 }
 
 export async function computeSubscriptionCharges(
@@ -202,7 +223,9 @@ export async function computeSubscriptionCharges(
   const endedPaused = pausedThrough(spans, start, end);
   const nextPaused = next !== null && pausedThrough(spans, next.periodStart, next.periodEnd);
 
-  const items = await repo.listLineItems(executor, scope, [subscription.id]);
+  // Line items with their meters, the customer's external id and whether entitlements exist: one statement.
+  const charged = await repo.listChargeItems(executor, scope, subscription);
+  const items = charged.items;
   const prices = new Map(
     (
       await repo.findPrices(
@@ -213,19 +236,16 @@ export async function computeSubscriptionCharges(
     ).map((p) => [p.id, p]),
   );
   const usageItems = creating ? [] : items.filter((i) => i.price_type === 'USAGE' && lineActiveIn(i, start, end));
-  const meterRows = await repo.findMeters(
-    executor,
-    scope,
-    usageItems.flatMap((i) => (i.meter_id ? [i.meter_id] : [])),
-  );
-  const meters = new Map(meterRows.map((m) => [m.id, meterView(m)]));
+  const meters = new Map<string, MeterView>();
+  for (const item of usageItems) {
+    const row = item.meter_id ? charged.meters.get(item.meter_id) : undefined;
+    if (row && !meters.has(row.id)) meters.set(row.id, meterView(row));
+  }
   const allowances =
-    usageItems.length && (await repo.hasEntitlements(executor, scope, subscription))
+    usageItems.length && charged.hasEntitlements
       ? await allowancesByMeter(executor, scope, subscription, start)
       : new Map<string, Allowance>();
-  const externalCustomerId = usageItems.length
-    ? ((await repo.findCustomerExternalId(executor, scope, subscription.customer_id)) ?? '')
-    : '';
+  const externalCustomerId = charged.externalCustomerId ?? '';
 
   const lineBase = (item: repo.LineItemRow, price: repo.PriceRow) => ({
     entity_type: item.entity_type,
@@ -241,35 +261,39 @@ export async function computeSubscriptionCharges(
   });
 
   const lines: InvoiceDraftLine[] = [];
-  // Usage lines of the period, in line-item order; computed concurrently (each is one aggregation query).
-  const usageLines = await Promise.all(
-    usageItems.map(async (item) => {
-      const price = prices.get(item.price_id);
-      const meter = item.meter_id ? meters.get(item.meter_id) : undefined;
-      if (!price || !meter) return null;
-      // Only the usage of the item's life inside the period: an item ended mid-period (a plan change) and the
-      // one that replaced it each bill their own part, not both the whole period.
-      const from = item.start_date.getTime() > start.getTime() ? item.start_date : start;
-      const to = item.end_date && item.end_date.getTime() < end.getTime() ? item.end_date : end;
-      const charge = await usageLine(
-        deps,
-        executor,
-        scope,
-        { subscription, externalCustomerId, item, price, meter, allowance: allowances.get(meter.id) },
-        from,
-        to,
-      );
-      const line: InvoiceDraftLine = {
-        ...lineBase(item, price),
-        quantity: charge.quantity,
-        adjusted_entitlement_quantity: charge.adjusted,
-        amount: charge.amount,
-        period_start: from,
-        period_end: to,
-      };
-      return line;
-    }),
+  // Usage lines of the period, in line-item order; every line's usage is read by one statement.
+  const planned = usageItems.flatMap((item) => {
+    const price = prices.get(item.price_id);
+    const meter = item.meter_id ? meters.get(item.meter_id) : undefined;
+    if (!price || !meter) return [];
+    // Only the usage of the item's life inside the period: an item ended mid-period (a plan change) and the
+    // one that replaced it each bill their own part, not both the whole period.
+    const from = item.start_date.getTime() > start.getTime() ? item.start_date : start;
+    const to = item.end_date && item.end_date.getTime() < end.getTime() ? item.end_date : end;
+    const plan = planUsageLine(
+      { subscription, externalCustomerId, price, meter, allowance: allowances.get(meter.id) },
+      from,
+      to,
+    );
+    return [{ item, price, from, to, plan }];
+  });
+  const usage = await deps.events.meterUsageManyIn(
+    executor,
+    scope,
+    planned.flatMap((p) => p.plan.requests),
   );
+  let offset = 0;
+  const usageLines = planned.map(({ item, price, from, to, plan }): InvoiceDraftLine => {
+    const charge = plan.charge(usage.slice(offset, (offset += plan.requests.length)));
+    return {
+      ...lineBase(item, price),
+      quantity: charge.quantity,
+      adjusted_entitlement_quantity: charge.adjusted,
+      amount: charge.amount,
+      period_start: from,
+      period_end: to,
+    };
+  });
   if (!options.usageOnly) {
     const fixed = (cadence: 'ARREAR' | 'ADVANCE', from: Date, to: Date) => {
       for (const item of items) {
@@ -289,10 +313,10 @@ export async function computeSubscriptionCharges(
     };
     if (creating) fixed('ADVANCE', start, end);
     else if (!endedPaused) fixed('ARREAR', start, end);
-    for (const line of usageLines) if (line && !(endedPaused && line.amount.isZero())) lines.push(line);
+    for (const line of usageLines) if (!(endedPaused && line.amount.isZero())) lines.push(line);
     if (next && !nextPaused) fixed('ADVANCE', next.periodStart, next.periodEnd);
   } else {
-    for (const line of usageLines) if (line) lines.push(line);
+    lines.push(...usageLines);
   }
 
   return {

@@ -191,19 +191,25 @@ export async function applyDueGrants(
   const byId = new Map(grants.map((g) => [g.id, g]));
   const existing = await repo.listApplications(tx, scope, subscription.id);
   const seen = new Set(existing.map((a) => a.credit_grant_id));
+  let ensured = 0;
   for (const grant of grants) {
     if (seen.has(grant.id)) continue;
     const start = grantAnchor(grant, subscription);
     if (!withinLife(grant, subscription, start)) continue;
     await repo.ensureApplication(tx, applicationRow(scope, grant, subscription, start, now, true));
+    ensured++;
   }
   let applied = 0;
   let skipped = 0;
   // Bounded: a recurring grant schedules one next application per processed one; the loop stops at `now`.
   for (let round = 0; round < 1000; round++) {
-    const due = (await repo.listApplications(tx, scope, subscription.id, { statuses: ['pending'] })).filter(
-      (a) => a.scheduled_for.getTime() <= now.getTime(),
-    );
+    // The first round's pending applications are the ones just read when none was added since (the billing job's
+    // common case: no grant, or none due).
+    const pending =
+      round === 0 && ensured === 0
+        ? existing.filter((a) => a.application_status === 'pending')
+        : await repo.listApplications(tx, scope, subscription.id, { statuses: ['pending'] });
+    const due = pending.filter((a) => a.scheduled_for.getTime() <= now.getTime());
     if (due.length === 0) break;
     for (const application of due) {
       const outcome = await processApplication(

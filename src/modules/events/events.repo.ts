@@ -240,8 +240,10 @@ export async function aggregateEvents(db: Executor, scope: Scope, q: AggregateQu
 }
 
 /**
- * Several aggregations in one statement (one round trip: the customer usage summary reads one per metered feature).
- * Returns each query's rows, in the order of `queries`.
+ * Several aggregations in one statement (one round trip: the customer usage summary reads one per metered feature,
+ * billing one per usage line of a subscription). Returns each query's rows, in the order of `queries`, exactly as
+ * `aggregateEvents` would: the unwindowed queries the rollups can answer are computed together by one scan of the
+ * rollups and of the raw edge hours (`combinedRollupTotals`), the others each by their own query in a UNION ALL.
  */
 export async function aggregateEventsMany(
   db: Executor,
@@ -249,13 +251,78 @@ export async function aggregateEventsMany(
   queries: AggregateQuery[],
 ): Promise<AggregateRow[][]> {
   if (queries.length === 0) return [];
-  const parts = queries.map(
-    (q, index) => sql`select ${sql.lit(index)} as query_index, x.* from (${aggregateSql(scope, q)}) x`,
-  );
+  const combined: Array<{ index: number; q: AggregateQuery; hours: { from: Date; to: Date } }> = [];
+  const parts: RawBuilder<unknown>[] = [];
+  queries.forEach((q, index) => {
+    const hours = q.windowSize || q.windows ? null : rollupHours(q);
+    if (hours) combined.push({ index, q, hours });
+    else parts.push(sql`select ${sql.lit(index)}::int as query_index, x.* from (${aggregateSql(scope, q)}) x`);
+  });
+  if (combined.length) parts.unshift(combinedRollupTotals(scope, combined));
   const result = await sql<AggregateRow & { query_index: number }>`${sql.join(parts, sql` union all `)}`.execute(db);
   const out: AggregateRow[][] = queries.map(() => []);
   for (const { query_index: index, ...row } of result.rows) out[Number(index)]!.push(row);
   return out;
+}
+
+/**
+ * The totals of several unwindowed rollup-eligible queries (each with its own customer, event name, property,
+ * range and aggregation) in one statement, with the same answer as `aggregateFromRollups` gives each alone: per
+ * query, the rollup rows of its whole hours and the raw events of its partial edge hours, summed (COUNT, SUM,
+ * SUM_WITH_MULTIPLIER), divided (AVG) or maxed (MAX); no row when the query counts no event. The queries travel as
+ * arrays, so the statement text (and its prepared plan) is the same whatever their number.
+ */
+function combinedRollupTotals(
+  scope: Scope,
+  items: Array<{ index: number; q: AggregateQuery; hours: { from: Date; to: Date } }>,
+): RawBuilder<unknown> {
+  const column = <T>(pick: (item: (typeof items)[number]) => T) => items.map(pick);
+  const raw = sql`(e.properties ->> l.prop)`;
+  const value = sql`(case when ${raw} ~ ${NUMERIC_TEXT} then greatest(cast(${raw} as numeric), 0) else 0 end)`;
+  // The raw events of one edge [lo, hi) of the query (an empty edge reads nothing).
+  const edge = (lo: string, hi: string) => sql`
+    select ${value} as v
+    from events e
+    where e.tenant_id = ${scope.tenantId} and e.environment_id = ${scope.environmentId}
+      and e.external_customer_id = l.customer and e.event_name = l.name
+      and e."timestamp" >= ${sql.ref(`l.${lo}`)} and e."timestamp" < ${sql.ref(`l.${hi}`)}`;
+  // Each query's parts are LATERAL aggregates, so each reads its own customer's index range (a join would let the
+  // planner scan a whole table when one customer holds most of it).
+  return sql`
+    select l.i as query_index, null::timestamptz as window_start, '' as split_key,
+           case l.agg
+             when 'COUNT' then t.n
+             when 'SUM' then t.s
+             when 'AVG' then t.s / t.n
+             when 'SUM_WITH_MULTIPLIER' then t.s * cast(l.mult as numeric)
+             when 'MAX' then coalesce(t.m, 0)
+           end as value,
+           t.n as events
+    from unnest(${column((i) => i.index)}::int[], ${column((i) => i.q.aggregation)}::text[],
+                ${column((i) => i.q.eventName)}::text[], ${column((i) => i.q.propertyName)}::text[],
+                ${column((i) => i.q.externalCustomerId!)}::text[], ${column((i) => i.q.multiplier ?? '1')}::text[],
+                ${column((i) => i.q.start.toISOString())}::timestamptz[],
+                ${column((i) => i.hours.from.toISOString())}::timestamptz[],
+                ${column((i) => i.hours.to.toISOString())}::timestamptz[],
+                ${column((i) => i.q.end.toISOString())}::timestamptz[])
+         as l(i, agg, name, prop, customer, mult, qs, hf, ht, qe)
+    cross join lateral (
+      select coalesce(sum(r.events) filter (where r.property = ''), 0) as n,
+             sum(r.total) filter (where r.property <> '') as s,
+             max(r.maximum) filter (where r.property <> '') as m
+      from event_rollups r
+      where r.tenant_id = ${scope.tenantId} and r.environment_id = ${scope.environmentId}
+        and r.external_customer_id = l.customer and r.event_name = l.name and r.property in ('', l.prop)
+        and r.hour >= l.hf and r.hour < l.ht
+    ) r
+    cross join lateral (
+      select count(*) as n, sum(v) as s, max(v) as m
+      from (${edge('qs', 'hf')} union all ${edge('ht', 'qe')}) edges
+    ) x
+    cross join lateral (
+      select r.n + x.n as n, coalesce(r.s, 0) + coalesce(x.s, 0) as s, greatest(r.m, x.m) as m
+    ) t
+    where t.n > 0`;
 }
 
 function aggregateSql(scope: Scope, q: AggregateQuery): RawBuilder<AggregateRow> {
