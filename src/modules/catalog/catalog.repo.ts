@@ -8,6 +8,7 @@ import {
   type SortCondition,
 } from '../../platform/db/query.ts';
 import type { Database } from '../../platform/db/schema.ts';
+import { findLiveById } from '../../platform/db/scoped.ts';
 import type { Scope } from '../../platform/http/context.ts';
 
 /**
@@ -52,22 +53,14 @@ export async function insertRows<T extends CatalogTable>(
 }
 
 /** A published row by id (archived rows are invisible to reads, as in the reference). */
-export async function findRowById<T extends CatalogTable>(
+export function findRowById<T extends CatalogTable>(
   db: Executor,
   table: T,
   scope: Scope,
   id: string,
   options: { forUpdate?: boolean } = {},
 ): Promise<Row<T> | undefined> {
-  let query = untyped(db)
-    .selectFrom(table as string)
-    .selectAll()
-    .where('tenant_id', '=', scope.tenantId)
-    .where('environment_id', '=', scope.environmentId)
-    .where('id', '=', id)
-    .where('status', '=', 'published');
-  if (options.forUpdate) query = query.forUpdate();
-  return (await query.executeTakeFirst()) as Row<T> | undefined;
+  return findLiveById(db, table, scope, id, options);
 }
 
 export async function findRowByColumn<T extends CatalogTable>(

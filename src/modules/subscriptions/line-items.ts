@@ -1,4 +1,5 @@
 import { type Executor, type Tx, withTransaction } from '../../platform/db/database.ts';
+import { findLiveById } from '../../platform/db/scoped.ts';
 import {
   applyFilters,
   applySort,
@@ -96,14 +97,7 @@ export function createLineItemUseCases(internals: SubscriptionInternals) {
   const { db, clock, emit, loadForUpdate, insertPriceLineItems, repriceCopy } = internals;
 
   async function loadLineItem(tx: Executor, scope: Scope, id: string) {
-    const row = await tx
-      .selectFrom('subscription_line_items')
-      .selectAll()
-      .where('tenant_id', '=', scope.tenantId)
-      .where('environment_id', '=', scope.environmentId)
-      .where('id', '=', id)
-      .where('status', '=', 'published')
-      .executeTakeFirst();
+    const row = await findLiveById(tx, 'subscription_line_items', scope, id);
     if (!row) throw notFound('subscription line item', { id });
     return row;
   }

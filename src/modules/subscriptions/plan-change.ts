@@ -10,6 +10,7 @@ import { type BillingModel, chargeFor, type PricingSpec, type TierMode } from '.
 import { type ProratableCharge, prorate, type ProrationResult } from './proration.ts';
 import { nextPeriod, type SubscriptionBillingPeriod } from './periods.ts';
 import * as repo from './subscriptions.repo.ts';
+import { findLiveById } from '../../platform/db/scoped.ts';
 import { type PriceRow, type SubscriptionInternals, subscriptionView } from './subscriptions.service.ts';
 
 export const CHANGE_TIMINGS = ['immediate', 'end_of_period'] as const;
@@ -367,14 +368,7 @@ export function createPlanChangeUseCases(internals: SubscriptionInternals) {
   });
 
   async function scheduleOrThrow(executor: Executor, scope: Scope, id: string) {
-    const row = await executor
-      .selectFrom('subscription_schedules')
-      .selectAll()
-      .where('tenant_id', '=', scope.tenantId)
-      .where('environment_id', '=', scope.environmentId)
-      .where('id', '=', id)
-      .where('status', '=', 'published')
-      .executeTakeFirst();
+    const row = await findLiveById(executor, 'subscription_schedules', scope, id);
     if (!row) throw notFound('subscription schedule', { id });
     return row;
   }
@@ -474,19 +468,13 @@ export function createPlanChangeUseCases(internals: SubscriptionInternals) {
       const oldItems = (await repo.findLineItems(tx, scope, [subscription.id])).filter(
         (li) => li.entity_type === 'plan' && (!li.end_date || li.end_date.getTime() > at.getTime()),
       );
-      if (oldItems.length > 0) {
-        await tx
-          .updateTable('subscription_line_items')
-          .set({ end_date: at, updated_at: now })
-          .where('tenant_id', '=', scope.tenantId)
-          .where('environment_id', '=', scope.environmentId)
-          .where(
-            'id',
-            'in',
-            oldItems.map((li) => li.id),
-          )
-          .execute();
-      }
+      await repo.endLineItems(
+        tx,
+        scope,
+        oldItems.map((li) => li.id),
+        at,
+        now,
+      );
       const row = await repo.updateSubscriptionById(tx, scope, subscription.id, {
         plan_id: target.id,
         version: subscription.version + 1,
@@ -804,19 +792,13 @@ export function createPlanChangeUseCases(internals: SubscriptionInternals) {
         await cancelPendingSchedules(tx, scope, id, now, 'replaced by a later plan change');
         if (planned.atPeriodEnd) return scheduleChange(tx, scope, planned, input);
         const changeId = newId('subscriptionChange');
-        if (oldItems.length > 0) {
-          await tx
-            .updateTable('subscription_line_items')
-            .set({ end_date: now, updated_at: now })
-            .where('tenant_id', '=', scope.tenantId)
-            .where('environment_id', '=', scope.environmentId)
-            .where(
-              'id',
-              'in',
-              oldItems.map((li) => li.id),
-            )
-            .execute();
-        }
+        await repo.endLineItems(
+          tx,
+          scope,
+          oldItems.map((li) => li.id),
+          now,
+          now,
+        );
         const row = await repo.updateSubscriptionById(tx, scope, id, {
           plan_id: targetPlan.id,
           version: current.version + 1,

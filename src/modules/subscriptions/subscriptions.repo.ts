@@ -72,6 +72,18 @@ export function updateSubscriptionById(
     .executeTakeFirstOrThrow();
 }
 
+/** Ends the given line items at `at` (a plan change ending the old plan's items). */
+export async function endLineItems(db: Executor, scope: Scope, ids: string[], at: Date, now: Date) {
+  if (ids.length === 0) return;
+  await db
+    .updateTable('subscription_line_items')
+    .set({ end_date: at, updated_at: now })
+    .where('tenant_id', '=', scope.tenantId)
+    .where('environment_id', '=', scope.environmentId)
+    .where('id', 'in', ids)
+    .execute();
+}
+
 /** Live line items of the subscriptions, oldest first. */
 export async function findLineItems(db: Executor, scope: Scope, subscriptionIds: string[]) {
   if (subscriptionIds.length === 0) return [];
