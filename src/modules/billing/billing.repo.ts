@@ -108,7 +108,18 @@ export function listLineItems(db: Executor, scope: Scope, subscriptionIds: strin
  * meter row (whatever its status, as JSON with timestamps as text: `meterRowOf`), the customer's external id and
  * whether the plan or the subscription has any live entitlement (the full aggregation is skipped otherwise).
  */
-export async function listChargeItems(db: Executor, scope: Scope, subscription: SubscriptionRow) {
+/**
+ * What a charge computation reads, in one statement: the subscription's line items with their meters, the
+ * customer's external id, whether any entitlement applies, and (with `pausesBefore`) the subscription's pauses that
+ * start before that time as [start, end) spans in ms — completed pauses up to their resume, active and scheduled
+ * ones up to their planned end (open-ended: forever); cancelled pauses never took effect.
+ */
+export async function listChargeItems(
+  db: Executor,
+  scope: Scope,
+  subscription: SubscriptionRow,
+  options: { pausesBefore?: Date } = {},
+) {
   const rows = await db
     .selectFrom('subscription_line_items as li')
     .leftJoin('meters as m', (join) =>
@@ -129,6 +140,15 @@ export async function listChargeItems(db: Executor, scope: Scope, subscription: 
         where e.tenant_id = ${scope.tenantId} and e.environment_id = ${scope.environmentId}
           and e.entity_type in ('PLAN', 'SUBSCRIPTION') and e.entity_id in (${subscription.plan_id}, ${subscription.id})
           and e.status = 'published')`.as('has_entitlements'),
+      options.pausesBefore
+        ? sql<Array<[string, string | null]>>`(
+            select coalesce(json_agg(json_build_array(p.pause_start, coalesce(p.resumed_at, p.pause_end))), '[]')
+            from subscription_pauses p
+            where p.tenant_id = ${scope.tenantId} and p.environment_id = ${scope.environmentId}
+              and p.subscription_id = ${subscription.id}
+              and p.pause_status in ('active', 'scheduled', 'completed')
+              and p.pause_start < ${options.pausesBefore})`.as('pauses_json')
+        : sql<null>`null`.as('pauses_json'),
     ])
     .where('li.tenant_id', '=', scope.tenantId)
     .where('li.environment_id', '=', scope.environmentId)
@@ -139,7 +159,7 @@ export async function listChargeItems(db: Executor, scope: Scope, subscription: 
     .execute();
   const items: LineItemRow[] = [];
   const meters = new Map<string, MeterRow>();
-  for (const { meter_json: meter, customer_external_id: _c, has_entitlements: _e, ...item } of rows) {
+  for (const { meter_json: meter, customer_external_id: _c, has_entitlements: _e, pauses_json: _p, ...item } of rows) {
     items.push(item);
     if (meter) meters.set(meter.id as string, meterRowOf(meter));
   }
@@ -148,6 +168,9 @@ export async function listChargeItems(db: Executor, scope: Scope, subscription: 
     meters,
     externalCustomerId: rows[0]?.customer_external_id ?? undefined,
     hasEntitlements: rows[0]?.has_entitlements ?? false,
+    pausedSpans: (rows[0]?.pauses_json ?? []).map(
+      ([start, end]) => [Date.parse(start), end === null ? Infinity : Date.parse(end)] as const,
+    ),
   };
 }
 

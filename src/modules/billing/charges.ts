@@ -73,23 +73,6 @@ async function allowancesByMeter(executor: Executor, scope: Scope, subscription:
   return byMeter;
 }
 
-/**
- * The spans the subscription spends paused, as [start, end) in ms: completed pauses up to their resume, active and
- * scheduled ones up to their planned end (open-ended: forever). Cancelled pauses never took effect.
- */
-async function pausedSpans(executor: Executor, scope: Scope, subscriptionId: string, before: Date) {
-  const rows = await executor
-    .selectFrom('subscription_pauses')
-    .select(['pause_start', 'pause_end', 'resumed_at'])
-    .where('tenant_id', '=', scope.tenantId)
-    .where('environment_id', '=', scope.environmentId)
-    .where('subscription_id', '=', subscriptionId)
-    .where('pause_status', 'in', ['active', 'scheduled', 'completed'])
-    .where('pause_start', '<', before)
-    .execute();
-  return rows.map((r) => [r.pause_start.getTime(), (r.resumed_at ?? r.pause_end)?.getTime() ?? Infinity] as const);
-}
-
 /** Whether [from, to) lies entirely inside one paused span. */
 function pausedThrough(spans: ReadonlyArray<readonly [number, number]>, from: Date, to: Date): boolean {
   return spans.some(([s, e]) => s <= from.getTime() && e >= to.getTime());
@@ -216,16 +199,16 @@ export async function computeSubscriptionCharges(
           subscription.billing_period_count,
         );
 
+  // Line items with their meters, the customer's external id, whether entitlements exist and the pauses: one
+  // statement.
+  const charged = await repo.listChargeItems(executor, scope, subscription, {
+    pausesBefore: creating || options.usageOnly ? undefined : (next?.periodEnd ?? end),
+  });
+  const items = charged.items;
   // A period spent entirely in a pause is not charged its fixed fees (the ended period's ARREAR ones, the next
   // period's ADVANCE ones); an ended period spent paused bills only the usage actually recorded in it.
-  const spans =
-    creating || options.usageOnly ? [] : await pausedSpans(executor, scope, subscription.id, next?.periodEnd ?? end);
-  const endedPaused = pausedThrough(spans, start, end);
-  const nextPaused = next !== null && pausedThrough(spans, next.periodStart, next.periodEnd);
-
-  // Line items with their meters, the customer's external id and whether entitlements exist: one statement.
-  const charged = await repo.listChargeItems(executor, scope, subscription);
-  const items = charged.items;
+  const endedPaused = pausedThrough(charged.pausedSpans, start, end);
+  const nextPaused = next !== null && pausedThrough(charged.pausedSpans, next.periodStart, next.periodEnd);
   const prices = new Map(
     (
       await repo.findPrices(
