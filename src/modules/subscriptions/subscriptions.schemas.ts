@@ -12,6 +12,29 @@ import { CHANGE_TIMINGS, PRORATION_BEHAVIORS } from './plan-change.ts';
 
 const SUBSCRIPTION_STATUSES = ['active', 'paused', 'cancelled', 'incomplete', 'trialing', 'draft'] as const;
 
+/**
+ * The pricing fields a subscription may override on a plan price (`override_line_items` on create, a line item's
+ * `PUT`): the override becomes a SUBSCRIPTION-scoped copy of the price.
+ */
+const priceOverrideFields = {
+  amount: Type.Optional(DecimalString),
+  billing_model: Type.Optional(StringEnum(['FLAT_FEE', 'PACKAGE', 'TIERED'])),
+  tier_mode: Type.Optional(StringEnum(['VOLUME', 'SLAB'])),
+  tiers: Type.Optional(
+    Type.Array(
+      Type.Object({
+        up_to: Type.Optional(Type.Union([Type.Integer({ minimum: 1 }), Type.Null()])),
+        unit_amount: DecimalString,
+        flat_amount: Type.Optional(DecimalString),
+      }),
+      { maxItems: 100 },
+    ),
+  ),
+  transform_quantity: Type.Optional(
+    Type.Object({ divide_by: Type.Integer({ minimum: 1 }), round: Type.Optional(StringEnum(['up', 'down'])) }),
+  ),
+};
+
 /** A grant of the create body: the catalog's CreateCreditGrantRequest with `scope` implied (SUBSCRIPTION). */
 export const SubscriptionCreditGrantRequest = Type.Object({
   ...CreateCreditGrantRequest.properties,
@@ -46,25 +69,7 @@ export const CreateSubscriptionRequest = Type.Object({
         Type.Object({
           price_id: Type.String({ minLength: 1, maxLength: 50 }),
           quantity: Type.Optional(DecimalString),
-          amount: Type.Optional(DecimalString),
-          billing_model: Type.Optional(StringEnum(['FLAT_FEE', 'PACKAGE', 'TIERED'])),
-          tier_mode: Type.Optional(StringEnum(['VOLUME', 'SLAB'])),
-          tiers: Type.Optional(
-            Type.Array(
-              Type.Object({
-                up_to: Type.Optional(Type.Union([Type.Integer({ minimum: 1 }), Type.Null()])),
-                unit_amount: DecimalString,
-                flat_amount: Type.Optional(DecimalString),
-              }),
-              { maxItems: 100 },
-            ),
-          ),
-          transform_quantity: Type.Optional(
-            Type.Object({
-              divide_by: Type.Integer({ minimum: 1 }),
-              round: Type.Optional(StringEnum(['up', 'down'])),
-            }),
-          ),
+          ...priceOverrideFields,
         }),
         { maxItems: 100 },
       ),
@@ -399,22 +404,7 @@ export const CreateSubscriptionLineItemRequest = Type.Object({
 export const UpdateSubscriptionLineItemRequest = Type.Object({
   metadata: Type.Optional(Metadata),
   effective_from: Type.Optional(Timestamp),
-  amount: Type.Optional(DecimalString),
-  billing_model: Type.Optional(StringEnum(['FLAT_FEE', 'PACKAGE', 'TIERED'])),
-  tier_mode: Type.Optional(StringEnum(['VOLUME', 'SLAB'])),
-  tiers: Type.Optional(
-    Type.Array(
-      Type.Object({
-        up_to: Type.Optional(Type.Union([Type.Integer({ minimum: 1 }), Type.Null()])),
-        unit_amount: DecimalString,
-        flat_amount: Type.Optional(DecimalString),
-      }),
-      { maxItems: 100 },
-    ),
-  ),
-  transform_quantity: Type.Optional(
-    Type.Object({ divide_by: Type.Integer({ minimum: 1 }), round: Type.Optional(StringEnum(['up', 'down'])) }),
-  ),
+  ...priceOverrideFields,
 });
 
 export const DeleteSubscriptionLineItemRequest = Type.Object({
