@@ -5,14 +5,16 @@ import { sql } from 'kysely';
 import type pg from 'pg';
 import { listEnabledEndpointFilters } from '../src/modules/webhooks/webhooks.repo.ts';
 import {
+  appendLedgerEntries,
   appendLedgerEntry,
   listOpenLotsByWalletId,
   lockWalletForWrite,
+  lockWalletsForBatch,
   type WalletTransactionRow,
 } from '../src/modules/wallets/wallets.repo.ts';
 import { type DatabaseHandle, openDatabase, withTransaction } from '../src/platform/db/database.ts';
 import { migrateToLatest } from '../src/platform/db/migrate.ts';
-import { Dec } from '../src/platform/money.ts';
+import { Dec, type Money } from '../src/platform/money.ts';
 import {
   BENCH_DATABASE_URL,
   BENCH_SECONDS,
@@ -188,9 +190,55 @@ const SQL_SCOPE = { tenantId: 't', environmentId: 'e' };
 /** The size of the first lot page a debit reads with its lock (FIRST_LOT_PAGE in wallets.service.ts). */
 const FIRST_LOT_PAGE = 4;
 
+/** The entry row a 1-credit write appends, as the service builds it. */
+function ledgerRow(
+  id: string,
+  walletId: string,
+  customerId: string,
+  kind: 'credit' | 'debit',
+  before: Money,
+  lotId: string | undefined,
+  now: Date,
+): WalletTransactionRow {
+  const after = kind === 'credit' ? before.plus(1) : before.minus(1);
+  return {
+    id,
+    tenant_id: SQL_SCOPE.tenantId,
+    environment_id: SQL_SCOPE.environmentId,
+    wallet_id: walletId,
+    customer_id: customerId,
+    type: kind,
+    amount: '1',
+    credit_amount: '1',
+    credit_balance_before: before.toFixed(),
+    credit_balance_after: after.toFixed(),
+    credits_available: kind === 'credit' ? '1' : '0',
+    transaction_status: 'completed',
+    reference_type: kind === 'credit' ? 'EXTERNAL' : 'REQUEST',
+    reference_id: id,
+    description: '',
+    metadata: kind === 'debit' && lotId ? { consumed_credit_tx_ids: lotId } : {},
+    expiry_date: null,
+    expiry_recheck_at: null,
+    priority: null,
+    transaction_reason: kind === 'credit' ? 'PURCHASED_CREDIT_DIRECT' : 'MANUAL_BALANCE_DEBIT',
+    currency: 'usd',
+    parent_transaction_id: null,
+    conversion_rate: kind === 'debit' ? '1' : null,
+    topup_conversion_rate: kind === 'credit' ? '1' : null,
+    idempotency_key: id,
+    request_hash: '',
+    status: 'published',
+    created_at: now,
+    updated_at: now,
+    created_by: '',
+    updated_by: '',
+  };
+}
+
 /**
- * One ledger write in plain SQL: the statements the service runs for a top-up or debit of 1 credit (same text,
- * same parameters), in one transaction — without HTTP, validation, idempotency hashing, views or events.
+ * One ledger write in plain SQL: the statements the service runs for a lone top-up or debit of 1 credit (same
+ * text, same parameters), in one transaction — without HTTP, validation, idempotency hashing, views or events.
  */
 async function sqlWrite(database: DatabaseHandle, walletId: string, kind: 'credit' | 'debit') {
   await withTransaction(database.db, async (tx) => {
@@ -205,7 +253,6 @@ async function sqlWrite(database: DatabaseHandle, walletId: string, kind: 'credi
     );
     if (!locked) throw new Error(`no wallet ${walletId}`);
     const before = new Dec(locked.wallet.credit_balance);
-    const after = kind === 'credit' ? before.plus(1) : before.minus(1);
     let lots: Array<{ id: string; credits_available: string }> = [];
     if (kind === 'debit') {
       const open =
@@ -217,52 +264,133 @@ async function sqlWrite(database: DatabaseHandle, walletId: string, kind: 'credi
     // The outbox asks for the environment's subscribed endpoints on every event with PostgreSQL (embedded, it
     // keeps them in memory).
     if (database.engine === 'postgres') await listEnabledEndpointFilters(tx, SQL_SCOPE);
-    const row: WalletTransactionRow = {
-      id,
-      tenant_id: SQL_SCOPE.tenantId,
-      environment_id: SQL_SCOPE.environmentId,
-      wallet_id: walletId,
-      customer_id: locked.wallet.customer_id,
-      type: kind,
-      amount: '1',
-      credit_amount: '1',
-      credit_balance_before: before.toFixed(),
-      credit_balance_after: after.toFixed(),
-      credits_available: kind === 'credit' ? '1' : '0',
-      transaction_status: 'completed',
-      reference_type: kind === 'credit' ? 'EXTERNAL' : 'REQUEST',
-      reference_id: id,
-      description: '',
-      metadata: kind === 'debit' && lots[0] ? { consumed_credit_tx_ids: lots[0].id } : {},
-      expiry_date: null,
-      expiry_recheck_at: null,
-      priority: null,
-      transaction_reason: kind === 'credit' ? 'PURCHASED_CREDIT_DIRECT' : 'MANUAL_BALANCE_DEBIT',
-      currency: 'usd',
-      parent_transaction_id: null,
-      conversion_rate: kind === 'debit' ? '1' : null,
-      topup_conversion_rate: kind === 'credit' ? '1' : null,
-      idempotency_key: id,
-      request_hash: '',
-      status: 'published',
-      created_at: now,
-      updated_at: now,
-      created_by: '',
-      updated_by: '',
-    };
+    const row = ledgerRow(id, walletId, locked.wallet.customer_id, kind, before, lots[0]?.id, now);
+    const after = new Dec(row.credit_balance_after).toFixed();
     await appendLedgerEntry(tx, SQL_SCOPE, {
       row: { ...row, metadata: JSON.stringify(row.metadata) },
       lots,
-      balances: { credit_balance: after.toFixed(), balance: after.toFixed(), updated_at: now },
+      balances: { credit_balance: after, balance: after, updated_at: now },
     });
   });
+}
+
+/**
+ * The direct-SQL side of group commit, as the service does it (see the wallets service's batching): writes that
+ * arrive while a batch runs wait and go together into the next one — one locking read for all their wallets
+ * (repo.lockWalletsForBatch), one append (repo.appendLedgerEntries), and on PostgreSQL one endpoint read per
+ * transaction. A lone write runs sqlWrite. At most `maxRunning` batches at once, on disjoint wallets, at most 64
+ * writes each: the service's limits.
+ */
+function sqlGroupCommit(database: DatabaseHandle, maxRunning: number) {
+  interface Item {
+    walletId: string;
+    kind: 'credit' | 'debit';
+    resolve(): void;
+    reject(error: unknown): void;
+  }
+  const queue: Item[] = [];
+  const busy = new Set<string>();
+  let running = 0;
+  let scheduled = false;
+  const schedule = () => {
+    if (scheduled || running >= maxRunning || queue.length === 0) return;
+    scheduled = true;
+    setImmediate(pump);
+  };
+  const take = () => {
+    const batch: Item[] = [];
+    const rest: Item[] = [];
+    for (const item of queue) (batch.length < 64 && !busy.has(item.walletId) ? batch : rest).push(item);
+    queue.length = 0;
+    queue.push(...rest);
+    return batch;
+  };
+  function pump() {
+    scheduled = false;
+    while (running < maxRunning) {
+      const batch = take();
+      if (batch.length === 0) return;
+      running++;
+      for (const item of batch) busy.add(item.walletId);
+      run(batch)
+        .then(
+          () => batch.forEach((item) => item.resolve()),
+          (error: unknown) => batch.forEach((item) => item.reject(error)),
+        )
+        .finally(() => {
+          running--;
+          for (const item of batch) busy.delete(item.walletId);
+          schedule();
+        });
+    }
+  }
+  async function run(batch: Item[]) {
+    const first = batch[0] as Item;
+    if (batch.length === 1) return sqlWrite(database, first.walletId, first.kind);
+    await withTransaction(database.db, async (tx) => {
+      const now = new Date();
+      const ids = batch.map(() => `s-${process.pid}-${sequence++}`);
+      const walletIds = [...new Set(batch.map((item) => item.walletId))].sort();
+      const locked = await lockWalletsForBatch(tx, SQL_SCOPE, walletIds, ids, {
+        eligibleAt: now,
+        limit: FIRST_LOT_PAGE,
+      });
+      if (database.engine === 'postgres') await listEnabledEndpointFilters(tx, SQL_SCOPE);
+      const state = new Map(
+        [...locked.wallets].map(([id, { wallet, openLots }]) => {
+          const lot = openLots?.[0];
+          return [
+            id,
+            {
+              customerId: wallet.customer_id,
+              balance: new Dec(wallet.credit_balance),
+              lot: lot ? { id: lot.id, available: new Dec(lot.credits_available) } : undefined,
+            },
+          ];
+        }),
+      );
+      const rows = batch.map((item, i) => {
+        const wallet = state.get(item.walletId);
+        if (!wallet) throw new Error(`no wallet ${item.walletId}`);
+        const row = ledgerRow(
+          ids[i] as string,
+          item.walletId,
+          wallet.customerId,
+          item.kind,
+          wallet.balance,
+          wallet.lot?.id,
+          now,
+        );
+        wallet.balance = new Dec(row.credit_balance_after);
+        if (item.kind === 'debit' && wallet.lot) wallet.lot.available = wallet.lot.available.minus(1);
+        return { ...row, metadata: JSON.stringify(row.metadata) };
+      });
+      await appendLedgerEntries(tx, SQL_SCOPE, {
+        rows,
+        lots: [...state.values()].flatMap((w) =>
+          w.lot ? [{ id: w.lot.id, credits_available: w.lot.available.toFixed() }] : [],
+        ),
+        balances: [...state].map(([id, w]) => ({
+          id,
+          credit_balance: w.balance.toFixed(),
+          balance: w.balance.toFixed(),
+        })),
+        now,
+      });
+    });
+  }
+  return (walletId: string, kind: 'credit' | 'debit') =>
+    new Promise<void>((resolve, reject) => {
+      queue.push({ walletId, kind, resolve, reject });
+      schedule();
+    });
 }
 
 /**
  * Statements per HTTP top-up and debit, counted in-process: the app on a counting pool, driven through Fastify's
  * inject (every hook, validation and serialization runs; only the socket is skipped).
  */
-async function httpStatementsPerOp(engine: Engine): Promise<{ topUp: number; debit: number }> {
+async function httpStatementsPerOp(engine: Engine) {
   const baselineDb = engine === 'postgres' ? await freshPostgresDatabase(BENCH_DATABASE_URL) : undefined;
   const database = await openDatabase({ databaseUrl: baselineDb?.url, dataDir: 'memory://' });
   const counter = countStatements(database.pool as pg.Pool);
@@ -284,18 +412,25 @@ async function httpStatementsPerOp(engine: Engine): Promise<{ topUp: number; deb
       currency: 'usd',
       initial_credits_to_load: '1000000',
     });
+    const body = (kind: 'top-up' | 'debit', key: string) =>
+      kind === 'top-up'
+        ? { credits_to_add: '1', transaction_reason: 'PURCHASED_CREDIT_DIRECT', idempotency_key: key }
+        : { credits: '1', transaction_reason: 'MANUAL_BALANCE_DEBIT', idempotency_key: key };
+    /** One write at a time (the unbatched path), then bursts of 16 at once (group commit). */
     const per = async (kind: 'top-up' | 'debit') => {
       const n = 200;
-      const start = counter.count;
-      for (let i = 0; i < n; i++) {
-        await post(
-          `/v1/wallets/${wallet.id}/${kind}`,
-          kind === 'top-up'
-            ? { credits_to_add: '1', transaction_reason: 'PURCHASED_CREDIT_DIRECT', idempotency_key: `c-t-${i}` }
-            : { credits: '1', transaction_reason: 'MANUAL_BALANCE_DEBIT', idempotency_key: `c-d-${i}` },
+      let start = counter.count;
+      for (let i = 0; i < n; i++) await post(`/v1/wallets/${wallet.id}/${kind}`, body(kind, `c-${kind}-${i}`));
+      const alone = (counter.count - start) / n;
+      start = counter.count;
+      for (let round = 0; round < 20; round++) {
+        await Promise.all(
+          Array.from({ length: 16 }, (_, k) =>
+            post(`/v1/wallets/${wallet.id}/${kind}`, body(kind, `c-${kind}-burst-${round}-${k}`)),
+          ),
         );
       }
-      return (counter.count - start) / n;
+      return { alone, burst: (counter.count - start) / (20 * 16) };
     };
     const topUp = await per('top-up');
     const debit = await per('debit');
@@ -317,7 +452,11 @@ async function writes(engine: Engine) {
   await migrateToLatest(database.db);
   try {
     const counted = await httpStatementsPerOp(engine);
-    print(`statements per HTTP write (in-process count): top-up ${counted.topUp}, debit ${counted.debit}`);
+    const f = (n: number) => n.toFixed(2);
+    print(
+      `statements per HTTP write (in-process count), one at a time: top-up ${f(counted.topUp.alone)}, debit ${f(counted.debit.alone)}; ` +
+        `16 at once (group commit): top-up ${f(counted.topUp.burst)}, debit ${f(counted.debit.burst)}`,
+    );
     const t0 = performance.now();
     const http = await setUpHttp(server);
     const direct = await setUpSql(database);
@@ -325,6 +464,7 @@ async function writes(engine: Engine) {
     const pick = (fixture: Fixture, target: 'hot' | 'spread', w: number, i: number) =>
       target === 'hot' ? fixture.hot : (fixture.spread[(w * 7919 + i * 104729) % fixture.spread.length] as string);
     let key = 0;
+    const grouped = sqlGroupCommit(database, engine === 'pglite' ? 1 : 4);
     for (const target of ['hot', 'spread'] as const) {
       for (const kind of ['top-up', 'debit'] as const) {
         for (const concurrency of CONCURRENCY) {
@@ -352,7 +492,7 @@ async function writes(engine: Engine) {
           const statementsBefore = sqlStatements.count;
           const viaSql = await measured(undefined, () =>
             runLoad(concurrency, BENCH_SECONDS * 1000, async (w, i) =>
-              sqlWrite(database, pick(direct, target, w, i), kind === 'top-up' ? 'credit' : 'debit'),
+              grouped(pick(direct, target, w, i), kind === 'top-up' ? 'credit' : 'debit'),
             ),
           );
           const sqlPerOp = (sqlStatements.count - statementsBefore) / Math.max(1, viaSql.result.ops);

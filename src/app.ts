@@ -73,7 +73,13 @@ export function createServices(
     /** Deletes up to `batch` stored responses past their 24 h retention; returns how many. */
     purgeExpired: (batch = 1000) => purgeExpiredIdempotencyKeys(db, clock.now(), batch),
   };
-  const wallets = createWalletsService({ db, clock, customers });
+  const wallets = createWalletsService({
+    db,
+    clock,
+    customers,
+    // The embedded engine's one connection runs one transaction at a time; PostgreSQL runs batches side by side.
+    ledgerBatches: { maxRunning: database.engine === 'pglite' ? 1 : 4 },
+  });
   customers.addDeletionGuard(wallets.activeWalletGuard);
   const webhooks = createWebhooksService({
     db,

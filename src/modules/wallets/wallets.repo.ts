@@ -153,6 +153,161 @@ export async function lockWalletForWrite(
   };
 }
 
+/**
+ * The locking read of a batch of ledger writes (group commit, see the wallets service): the wallets `ids`, locked in
+ * id order (two batches never wait on each other in a cycle), each with the first `lots.limit` open lots eligible
+ * at `lots.eligibleAt` and whether they are current (the same `xmin` check as lockWalletForWrite), plus which of
+ * `keys` are already used in the environment (the same probe of the idempotency index, for every key at once).
+ */
+const LOCK_BATCH_SQL = `select w.*, w.tenant_id = $1 and w.environment_id = $2 and w.status = 'published' as in_scope,
+  (select coalesce(json_agg(json_build_array(l.id, l.priority, l.expiry_date, l.credit_amount::text,
+                                             l.credits_available::text)), '[]'::json)
+     from (select id, priority, expiry_date, credit_amount, credits_available from wallet_transactions
+            where wallet_id = w.id and type = 'credit' and transaction_status = 'completed' and credits_available > 0
+              and (expiry_date is null or expiry_date >= $5)
+            order by priority asc nulls last, expiry_date asc nulls last, credit_amount desc, id asc
+            limit $6) l) as open_lots,
+  w.xmin = (select s.xmin from wallets s where s.id = w.id) as lots_current,
+  (select json_agg(json_build_array(q.key, (
+            select k.id || ' ' || k.request_hash from wallet_transactions k
+             where k.tenant_id = $1 and k.environment_id = $2 and k.idempotency_key = q.key
+               and k.status = 'published')))
+     from unnest($4::text[]) as q(key)) as key_holders
+  from wallets w
+ where w.id = any($3::text[])
+ order by w.id
+   for update of w`;
+
+type BatchLockedRow = WalletRow & {
+  in_scope: boolean;
+  open_lots: Array<[string, number | null, string | null, string, string]>;
+  lots_current: boolean;
+  key_holders: Array<[string, string | null]> | null;
+};
+
+export async function lockWalletsForBatch(
+  db: Executor,
+  scope: Scope,
+  ids: string[],
+  keys: string[],
+  lots: { eligibleAt: Date; limit: number },
+) {
+  const query = CompiledQuery.raw(LOCK_BATCH_SQL, [
+    scope.tenantId,
+    scope.environmentId,
+    ids,
+    keys,
+    lots.eligibleAt,
+    lots.limit,
+  ]) as CompiledQuery<BatchLockedRow>;
+  const rows = (await db.executeQuery(query)).rows;
+  const wallets = new Map<string, { wallet: WalletRow; openLots: OpenLotRow[] | null }>();
+  const holders = new Map<string, { transactionId: string; requestHash: string }>();
+  for (const row of rows) {
+    const { in_scope: inScope, open_lots: lotTuples, lots_current: current, key_holders: keyTuples, ...wallet } = row;
+    for (const [key, holder] of keyTuples ?? []) {
+      if (holder === null) continue;
+      const [transactionId, requestHash] = holder.split(' ');
+      holders.set(key, { transactionId: transactionId as string, requestHash: requestHash ?? '' });
+    }
+    if (!inScope) continue;
+    wallets.set(wallet.id, {
+      wallet: wallet as WalletRow,
+      openLots: current
+        ? lotTuples.map(([lotId, priority, expiry, creditAmount, available]) => ({
+            id: lotId,
+            priority,
+            expiry_date: expiry === null ? null : new Date(expiry),
+            credit_amount: creditAmount,
+            credits_available: available,
+          }))
+        : null,
+    });
+  }
+  return { wallets, holders };
+}
+
+/** Every column of wallet_transactions with its type, in the order appendLedgerEntries sends them as arrays. */
+const LEDGER_COLUMNS = [
+  ['id', 'text'],
+  ['tenant_id', 'text'],
+  ['environment_id', 'text'],
+  ['wallet_id', 'text'],
+  ['customer_id', 'text'],
+  ['type', 'text'],
+  ['amount', 'numeric'],
+  ['credit_amount', 'numeric'],
+  ['credit_balance_before', 'numeric'],
+  ['credit_balance_after', 'numeric'],
+  ['credits_available', 'numeric'],
+  ['transaction_status', 'text'],
+  ['reference_type', 'text'],
+  ['reference_id', 'text'],
+  ['description', 'text'],
+  ['metadata', 'jsonb'],
+  ['expiry_date', 'timestamptz'],
+  ['expiry_recheck_at', 'timestamptz'],
+  ['priority', 'integer'],
+  ['transaction_reason', 'text'],
+  ['currency', 'text'],
+  ['parent_transaction_id', 'text'],
+  ['conversion_rate', 'numeric'],
+  ['topup_conversion_rate', 'numeric'],
+  ['idempotency_key', 'text'],
+  ['request_hash', 'text'],
+  ['status', 'text'],
+  ['created_at', 'timestamptz'],
+  ['updated_at', 'timestamptz'],
+  ['created_by', 'text'],
+  ['updated_by', 'text'],
+] as const satisfies ReadonlyArray<readonly [keyof WalletTransactionRow, string]>;
+
+/**
+ * appendLedgerEntries in one statement of fixed text: every value travels as one array per column (unnest), so
+ * the statement is prepared once whatever the batch size. The lot and balance updates name their rows by primary
+ * key (`= any`), which keeps them on the index whatever the planner thinks of the arrays' sizes.
+ */
+const APPEND_BATCH_SQL = `with drained as (
+  update wallet_transactions t set credits_available = v.available, updated_at = $1
+    from unnest($2::text[], $3::numeric[]) as v(id, available)
+   where t.id = any($2::text[]) and t.id = v.id and t.type = 'credit'),
+balanced as (
+  update wallets w set credit_balance = v.credit_balance, balance = v.balance, updated_at = $1
+    from unnest($6::text[], $7::numeric[], $8::numeric[]) as v(id, credit_balance, balance)
+   where w.id = any($6::text[]) and w.id = v.id and (w.tenant_id, w.environment_id) = ($4, $5))
+insert into wallet_transactions (${LEDGER_COLUMNS.map(([c]) => `"${c}"`).join(', ')})
+select * from unnest(${LEDGER_COLUMNS.map(([, type], i) => `$${9 + i}::${type}[]`).join(', ')})`;
+
+/**
+ * Appends many ledger entries in one statement (a batch of ledger writes): inserts `rows` (metadata as JSON text),
+ * sets drained lots' credits_available (absolute values) and wallets' balances (absolute values). The caller holds
+ * every wallet's row lock and computed every value, exactly as for appendLedgerEntry.
+ */
+export async function appendLedgerEntries(
+  db: Executor,
+  scope: Scope,
+  entries: {
+    rows: Array<Omit<WalletTransactionRow, 'metadata'> & { metadata: string }>;
+    lots: Array<{ id: string; credits_available: string }>;
+    balances: Array<{ id: string; credit_balance: string; balance: string }>;
+    now: Date;
+  },
+) {
+  const { rows, lots, balances } = entries;
+  const parameters: unknown[] = [
+    entries.now,
+    lots.map((l) => l.id),
+    lots.map((l) => l.credits_available),
+    scope.tenantId,
+    scope.environmentId,
+    balances.map((b) => b.id),
+    balances.map((b) => b.credit_balance),
+    balances.map((b) => b.balance),
+  ];
+  for (const [column] of LEDGER_COLUMNS) parameters.push(rows.map((row) => row[column]));
+  await db.executeQuery(CompiledQuery.raw(APPEND_BATCH_SQL, parameters));
+}
+
 export function updateWalletById(db: Executor, scope: Scope, id: string, changes: Updateable<WalletsTable>) {
   return db
     .updateTable('wallets')

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { sql } from 'kysely';
 import type { BackgroundTask } from '../../platform/background/runner.ts';
 import type { Clock } from '../../platform/clock.ts';
 import { type Db, type Executor, isUniqueViolation, type Tx, withTransaction } from '../../platform/db/database.ts';
@@ -20,6 +21,7 @@ import {
   creditsForAmount,
   DEFAULT_ALERT_SETTINGS,
   hasThreshold,
+  isLotEligible,
   type Lot,
   planDrain,
 } from './ledger.ts';
@@ -237,6 +239,8 @@ const PRICE_TYPES = ['ALL', 'USAGE', 'FIXED'];
 const COOLDOWN_UNIT_MS = { second: 1000, minute: 60_000, hour: 3_600_000, day: 86_400_000 } as const;
 const LOT_PAGE = 100;
 const FIRST_LOT_PAGE = 4;
+/** Writes one group-commit batch takes at most (the arrays of one append statement stay small). */
+const MAX_LEDGER_BATCH = 64;
 const WALLET_EXPAND = ['credits_available_breakdown'] as const;
 const TRANSACTION_EXPAND = ['customer', 'wallet'] as const;
 /** numeric(20,9): 11 integer digits. */
@@ -394,7 +398,16 @@ export interface ExpiringLot {
 export type ExpiryHold = (tx: Tx, scope: Scope, lot: ExpiringLot) => Promise<string | null>;
 
 /** Wallets: one function per use case, each in one transaction; every ledger write goes through writeEntry. */
-export function createWalletsService(deps: { db: Db; clock: Clock; customers: CustomersService }) {
+export function createWalletsService(deps: {
+  db: Db;
+  clock: Clock;
+  customers: CustomersService;
+  /**
+   * Group commit of top-ups and debits (see the batching section): how many batches may run at once (1 on the
+   * embedded engine, whose one connection serializes them anyway) and how many writes one batch takes.
+   */
+  ledgerBatches?: { maxRunning?: number; maxSize?: number };
+}) {
   const { db, clock, customers } = deps;
   const listeners: WalletEventListener[] = [];
   const invoicedTopUpHandlers: InvoicedTopUpHandler[] = [];
@@ -521,6 +534,29 @@ export function createWalletsService(deps: { db: Db; clock: Clock; customers: Cu
     wallet: repo.WalletRow,
     entry: CreditEntry | DebitEntry,
   ): Promise<{ wallet: repo.WalletRow; transaction: repo.WalletTransactionRow }> {
+    const lots = entry.kind === 'debit' ? await openLots(tx, wallet.id, entry, entry.credits) : [];
+    const built = buildEntry(scope, wallet, entry, lots);
+    await repo.appendLedgerEntry(tx, scope, {
+      row: { ...built.row, metadata: JSON.stringify(built.row.metadata) },
+      lots: built.lots,
+      balances: built.balances,
+    });
+    if (listeners.length > 0)
+      await emit(tx, scope, {
+        type: 'wallet.transaction.created',
+        wallet: walletView(built.wallet),
+        transaction: walletTransactionView(built.row),
+      });
+    return { wallet: built.wallet, transaction: built.row };
+  }
+
+  /**
+   * What one ledger entry writes, computed without I/O: the entry row, the drained lots (absolute
+   * credits_available; `lots` are the open lots in drain order that cover a debit, or all of them) and the wallet's
+   * new balances (null for a pending credit, which changes no balance). Throws invalid_operation, before anything is
+   * written, when a debit that may not overdraw is not covered.
+   */
+  function buildEntry(scope: Scope, wallet: repo.WalletRow, entry: CreditEntry | DebitEntry, lots: Lot[]) {
     const now = clock.now();
     const before = new Dec(wallet.credit_balance);
     const rate = new Dec(wallet.conversion_rate);
@@ -536,7 +572,6 @@ export function createWalletsService(deps: { db: Db; clock: Clock; customers: Cu
       if (!entry.pending) available = creditsAvailableForCredit(before, entry.credits);
     } else {
       after = before.minus(entry.credits);
-      const lots = await openLots(tx, wallet.id, entry, entry.credits);
       const plan = planDrain(lots, entry.credits);
       if (plan.shortfall.gt(0) && !entry.allow_overdraw) {
         throw invalidOperation('Insufficient balance: the wallet does not hold enough usable credits for this debit', {
@@ -590,18 +625,7 @@ export function createWalletsService(deps: { db: Db; clock: Clock; customers: Cu
       balances = { credit_balance: after.toFixed(), balance: balanceOf(after, rate).toFixed(), updated_at: now };
       updated = { ...wallet, ...balances };
     }
-    await repo.appendLedgerEntry(tx, scope, {
-      row: { ...row, metadata: JSON.stringify(metadata) },
-      lots: lotUpdates,
-      balances,
-    });
-    if (listeners.length > 0)
-      await emit(tx, scope, {
-        type: 'wallet.transaction.created',
-        wallet: walletView(updated),
-        transaction: walletTransactionView(row),
-      });
-    return { wallet: updated, transaction: row };
+    return { row, lots: lotUpdates, balances, wallet: updated, metadata };
   }
 
   /** Open lots in drain order, read a page at a time until they cover `needed` (or run out). */
@@ -779,15 +803,10 @@ export function createWalletsService(deps: { db: Db; clock: Clock; customers: Cu
     bonus?: { credits: Money; expiry_date?: Date | undefined } | undefined;
   }
 
-  /** A top-up of a locked wallet: the purchase entry, an optional bonus entry, then settle. */
-  async function creditInLockedWallet(
-    tx: Tx,
-    scope: Scope,
-    wallet: repo.WalletRow,
-    request: CreditRequest,
-  ): Promise<{ wallet: repo.WalletRow; transaction: repo.WalletTransactionRow; invoice_id?: string }> {
+  /** The purchase entry of a top-up (the unbatched and the batched paths both build it here). */
+  function purchaseEntry(request: CreditRequest): CreditEntry {
     const pending = request.reason === 'PURCHASED_CREDIT_INVOICED';
-    const main = await writeEntry(tx, scope, wallet, {
+    return {
       kind: 'credit',
       credits: request.credits,
       reason: request.reason,
@@ -800,24 +819,44 @@ export function createWalletsService(deps: { db: Db; clock: Clock; customers: Cu
       metadata: request.metadata ?? {},
       idempotency_key: request.idempotency_key,
       request_hash: request.request_hash,
-    });
+    };
+  }
+
+  /** The bonus entry of a top-up, child of its purchase entry. */
+  function bonusEntry(
+    request: CreditRequest,
+    bonus: NonNullable<CreditRequest['bonus']>,
+    parentTransactionId: string,
+  ): CreditEntry {
+    return {
+      kind: 'credit',
+      credits: bonus.credits,
+      reason: 'PURCHASED_CREDIT_BONUS',
+      pending: request.reason === 'PURCHASED_CREDIT_INVOICED',
+      expiry_date: bonus.expiry_date,
+      priority: request.priority,
+      reference_type: 'EXTERNAL',
+      reference_id: request.idempotency_key,
+      description: 'Bonus credits for purchase',
+      metadata: {},
+      idempotency_key: `${request.idempotency_key}-bonus`,
+      request_hash: request.request_hash,
+      parent_transaction_id: parentTransactionId,
+    };
+  }
+
+  /** A top-up of a locked wallet: the purchase entry, an optional bonus entry, then settle. */
+  async function creditInLockedWallet(
+    tx: Tx,
+    scope: Scope,
+    wallet: repo.WalletRow,
+    request: CreditRequest,
+  ): Promise<{ wallet: repo.WalletRow; transaction: repo.WalletTransactionRow; invoice_id?: string }> {
+    const pending = request.reason === 'PURCHASED_CREDIT_INVOICED';
+    const main = await writeEntry(tx, scope, wallet, purchaseEntry(request));
     let current = main.wallet;
     if (request.bonus) {
-      const bonus = await writeEntry(tx, scope, current, {
-        kind: 'credit',
-        credits: request.bonus.credits,
-        reason: 'PURCHASED_CREDIT_BONUS',
-        pending,
-        expiry_date: request.bonus.expiry_date,
-        priority: request.priority,
-        reference_type: 'EXTERNAL',
-        reference_id: request.idempotency_key,
-        description: 'Bonus credits for purchase',
-        metadata: {},
-        idempotency_key: `${request.idempotency_key}-bonus`,
-        request_hash: request.request_hash,
-        parent_transaction_id: main.transaction.id,
-      });
+      const bonus = await writeEntry(tx, scope, current, bonusEntry(request, request.bonus, main.transaction.id));
       current = bonus.wallet;
     }
     let invoiceId: string | undefined;
@@ -835,21 +874,12 @@ export function createWalletsService(deps: { db: Db; clock: Clock; customers: Cu
     return { wallet: current, transaction: main.transaction, ...(invoiceId ? { invoice_id: invoiceId } : {}) };
   }
 
-  /** A checked top-up of a wallet locked by the caller (the HTTP path and the in-transaction path share it). */
-  async function topUpLocked(
-    tx: Tx,
-    scope: Scope,
-    wallet: repo.WalletRow,
+  function creditRequestOf(
     input: TopUpInput,
     key: string,
     checked: ReturnType<typeof checkTopUp> & { hash: string },
-  ): Promise<TopUpResult> {
-    if (wallet.wallet_status !== 'active') {
-      throw invalidOperation(`wallet is ${wallet.wallet_status}; only an active wallet can be topped up`, {
-        wallet_id: wallet.id,
-      });
-    }
-    const result = await creditInLockedWallet(tx, scope, wallet, {
+  ): CreditRequest {
+    return {
       credits: checked.credits,
       reason: input.transaction_reason,
       expiry_date: checked.expiry,
@@ -859,7 +889,20 @@ export function createWalletsService(deps: { db: Db; clock: Clock; customers: Cu
       idempotency_key: key,
       request_hash: checked.hash,
       bonus: checked.bonusCredits ? { credits: checked.bonusCredits, expiry_date: checked.bonusExpiry } : undefined,
-    });
+    };
+  }
+
+  /** A checked top-up of a wallet locked by the caller (the HTTP path and the in-transaction path share it). */
+  async function topUpLocked(
+    tx: Tx,
+    scope: Scope,
+    wallet: repo.WalletRow,
+    input: TopUpInput,
+    key: string,
+    checked: ReturnType<typeof checkTopUp> & { hash: string },
+  ): Promise<TopUpResult> {
+    assertActive(wallet, 'topped up');
+    const result = await creditInLockedWallet(tx, scope, wallet, creditRequestOf(input, key, checked));
     return {
       wallet_transaction: walletTransactionView(result.transaction),
       wallet: walletView(result.wallet),
@@ -971,12 +1014,19 @@ export function createWalletsService(deps: { db: Db; clock: Clock; customers: Cu
     hash: string,
     firstLots: repo.OpenLotRow[] | null = null,
   ): Promise<{ wallet: repo.WalletRow; transaction: repo.WalletTransactionRow }> {
-    if (wallet.wallet_status !== 'active') {
-      throw invalidOperation(`wallet is ${wallet.wallet_status}; only an active wallet can be debited`, {
-        wallet_id: wallet.id,
-      });
-    }
-    const written = await writeEntry(tx, scope, wallet, {
+    assertActive(wallet, 'debited');
+    const written = await writeEntry(tx, scope, wallet, debitEntry(input, credits, hash, firstLots));
+    return { wallet: await settle(tx, scope, written.wallet), transaction: written.transaction };
+  }
+
+  /** The ledger entry of a requested debit (the unbatched and the batched paths both build it here). */
+  function debitEntry(
+    input: DebitInput,
+    credits: Money,
+    hash: string,
+    firstLots: repo.OpenLotRow[] | null = null,
+  ): DebitEntry {
+    return {
       kind: 'debit',
       credits,
       reason: input.transaction_reason,
@@ -989,8 +1039,7 @@ export function createWalletsService(deps: { db: Db; clock: Clock; customers: Cu
       allow_overdraw: input.transaction_reason === 'MANUAL_BALANCE_DEBIT',
       eligible_at: input.eligible_at ?? clock.now(),
       first_lots: firstLots,
-    });
-    return { wallet: await settle(tx, scope, written.wallet), transaction: written.transaction };
+    };
   }
 
   function debitCredits(wallet: repo.WalletRow, input: DebitInput): Money {
@@ -1129,6 +1178,390 @@ export function createWalletsService(deps: { db: Db; clock: Clock; customers: Cu
       else if (typeof outcome === 'string') kept.push({ transaction_id: candidate.id, reason: outcome });
     }
     return { expired, kept, more: candidates.length === limit };
+  }
+
+  function assertActive(wallet: repo.WalletRow, what: 'debited' | 'topped up') {
+    if (wallet.wallet_status !== 'active') {
+      throw invalidOperation(`wallet is ${wallet.wallet_status}; only an active wallet can be ${what}`, {
+        wallet_id: wallet.id,
+      });
+    }
+  }
+
+  /** A top-up's credits (validated against the wallet) and its request hash. */
+  function planTopUp(walletId: string, wallet: repo.WalletRow, input: TopUpInput) {
+    const checked = checkTopUp(wallet, input);
+    return { ...checked, hash: topUpHash(walletId, input, checked.credits, checked.bonusCredits) };
+  }
+
+  /** A debit's credits (validated against the wallet) and its request hash. */
+  function planDebit(walletId: string, wallet: repo.WalletRow, input: DebitInput) {
+    const credits = debitCredits(wallet, input);
+    return { credits, hash: debitHash(walletId, input, credits) };
+  }
+
+  /** A top-up in its own transaction (the unbatched path). */
+  async function topUpAlone(scope: Scope, id: string, input: TopUpInput, key: string): Promise<TopUpResult> {
+    return keyed(
+      scope,
+      id,
+      key,
+      (wallet) => planTopUp(id, wallet, input),
+      (tx, locked, checked) => topUpLocked(tx, scope, locked, input, key, checked),
+      async (executor, original) => ({
+        wallet_transaction: walletTransactionView(original),
+        wallet: walletView(await walletRowOrThrow(executor, scope, original.wallet_id)),
+      }),
+    );
+  }
+
+  /** A debit in its own transaction (the unbatched path). */
+  async function debitAlone(scope: Scope, id: string, input: DebitInput) {
+    // One instant decides which lots are eligible: the one the lots are read at with the lock.
+    const eligibleAt = input.eligible_at ?? clock.now();
+    const debit = { ...input, eligible_at: eligibleAt };
+    return keyed(
+      scope,
+      id,
+      input.idempotency_key,
+      (wallet) => planDebit(id, wallet, input),
+      async (tx, locked, planned, firstLots) => {
+        const result = await debitLocked(tx, scope, locked, debit, planned.credits, planned.hash, firstLots);
+        return { wallet: walletView(result.wallet), transaction: walletTransactionView(result.transaction) };
+      },
+      async (executor, original) => ({
+        wallet: walletView(await walletRowOrThrow(executor, scope, original.wallet_id)),
+        transaction: walletTransactionView(original),
+      }),
+      eligibleAt,
+    );
+  }
+
+  // ---- group commit of HTTP top-ups and debits --------------------------------------------------------------------
+
+  /**
+   * Top-ups and debits that arrive while another ledger write of this process is running wait in `queue` and are
+   * then applied together, in arrival order, in one transaction: one locking read for all their wallets, the
+   * entries computed in memory, one statement writing them all (see applyBatch). On the embedded engine, where
+   * every statement is a round trip into WebAssembly on the one connection, that is what lets throughput grow with
+   * concurrency; on PostgreSQL it saves round trips and commits. A lone write (nothing else waiting) takes the
+   * unbatched path, so one client sees no difference.
+   *
+   * Order: a wallet's writes are applied in the order they arrived. A wallet in a running batch is not taken into
+   * another until that batch ends, so batches running at once (PostgreSQL) hold disjoint wallets.
+   */
+  interface QueuedWrite {
+    scope: Scope;
+    walletId: string;
+    key: string;
+    write: { kind: 'debit'; input: DebitInput } | { kind: 'top-up'; input: TopUpInput };
+    resolve(value: unknown): void;
+    reject(error: unknown): void;
+  }
+  let queue: QueuedWrite[] = [];
+  /** Counters for tests and benchmarks: batches of two or more writes, the writes in them, and fallbacks. */
+  const batchStats = { batches: 0, batchedWrites: 0, fallbacks: 0 };
+  const busyWallets = new Set<string>();
+  let running = 0;
+  let pumpScheduled = false;
+  const maxRunning = deps.ledgerBatches?.maxRunning ?? 1;
+  const maxBatch = deps.ledgerBatches?.maxSize ?? MAX_LEDGER_BATCH;
+
+  function submit<T>(scope: Scope, walletId: string, key: string, write: QueuedWrite['write']): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      queue.push({ scope, walletId, key, write, resolve: resolve as (value: unknown) => void, reject });
+      schedulePump();
+    });
+  }
+
+  function schedulePump() {
+    if (pumpScheduled || running >= maxRunning || queue.length === 0) return;
+    pumpScheduled = true;
+    // Writes submitted in the same turn of the event loop (several requests parsed from one read) join the batch.
+    setImmediate(pump);
+  }
+
+  function pump() {
+    pumpScheduled = false;
+    while (running < maxRunning) {
+      const batch = takeBatch();
+      if (batch.length === 0) return;
+      running++;
+      for (const write of batch) busyWallets.add(write.walletId);
+      void runBatch(batch).finally(() => {
+        running--;
+        for (const write of batch) busyWallets.delete(write.walletId);
+        schedulePump();
+      });
+    }
+  }
+
+  /** The oldest waiting writes of one scope whose wallets are not in a running batch, in arrival order. */
+  function takeBatch(): QueuedWrite[] {
+    const batch: QueuedWrite[] = [];
+    const rest: QueuedWrite[] = [];
+    let scope: Scope | undefined;
+    for (const write of queue) {
+      const fits =
+        batch.length < maxBatch &&
+        !busyWallets.has(write.walletId) &&
+        (scope === undefined ||
+          (scope.tenantId === write.scope.tenantId && scope.environmentId === write.scope.environmentId));
+      if (fits) {
+        scope ??= write.scope;
+        batch.push(write);
+      } else rest.push(write);
+    }
+    queue = rest;
+    return batch;
+  }
+
+  async function runAlone(write: QueuedWrite): Promise<void> {
+    try {
+      write.resolve(
+        write.write.kind === 'debit'
+          ? await debitAlone(write.scope, write.walletId, write.write.input)
+          : await topUpAlone(write.scope, write.walletId, write.write.input, write.key),
+      );
+    } catch (error) {
+      write.reject(error);
+    }
+  }
+
+  async function runBatch(batch: QueuedWrite[]): Promise<void> {
+    if (batch.length === 1) return runAlone(batch[0] as QueuedWrite);
+    let outcomes: Array<{ value: unknown } | { error: AppError }>;
+    try {
+      outcomes = await withTransaction(db, (tx) => applyBatch(tx, batch));
+      batchStats.batches++;
+      batchStats.batchedWrites += batch.length;
+    } catch {
+      batchStats.fallbacks++;
+      // A database error (a key raced in by another process, a lost connection…): nothing of the batch was
+      // written. Each write runs alone instead, in order, and meets its own outcome there.
+      for (const write of batch) await runAlone(write);
+      return;
+    }
+    batch.forEach((write, i) => {
+      const outcome = outcomes[i] as { value: unknown } | { error: AppError };
+      if ('error' in outcome) write.reject(outcome.error);
+      else write.resolve(outcome.value);
+    });
+  }
+
+  /** A wallet of a batch as it stands after the batch's writes so far. */
+  interface BatchWallet {
+    wallet: repo.WalletRow;
+    /**
+     * Open lots known in drain order (the first page read with the lock, plus lots written by this batch), or null
+     * when they must be read again. When `boundary` is set the page was full: lots after it in drain order may
+     * exist that are not known.
+     */
+    lots: Lot[] | null;
+    boundary: Lot | null;
+  }
+
+  /**
+   * Applies a batch in one transaction and returns each write's outcome (a write that fails on a rule — validation,
+   * insufficient balance, closed wallet, key conflict — fails alone and writes nothing). Every result is what the
+   * write would have returned had it run alone, after the writes before it.
+   */
+  async function applyBatch(tx: Tx, batch: QueuedWrite[]): Promise<Array<{ value: unknown } | { error: AppError }>> {
+    const scope = (batch[0] as QueuedWrite).scope;
+    // One instant decides which lots are eligible for every debit of the batch: the one they are read at.
+    const eligibleAt = clock.now();
+    const ids = [...new Set(batch.map((w) => w.walletId))].sort();
+    const keys = [...new Set(batch.map((w) => w.key))];
+    const locked = await repo.lockWalletsForBatch(tx, scope, ids, keys, { eligibleAt, limit: FIRST_LOT_PAGE });
+    const wallets = new Map<string, BatchWallet>();
+    for (const [id, { wallet, openLots }] of locked.wallets) {
+      const lots = openLots ? openLots.map(lotOf).sort(compareLots) : null;
+      wallets.set(id, {
+        wallet,
+        lots,
+        boundary: lots && lots.length === FIRST_LOT_PAGE ? (lots[lots.length - 1] as Lot) : null,
+      });
+    }
+    /** Keys used by this batch's writes: a repeat replays (same parameters) or conflicts. */
+    const usedKeys = new Map<string, { hash: string; transaction: WalletTransactionView }>();
+    const pending = {
+      rows: [] as repo.WalletTransactionRow[],
+      newLots: new Map<string, repo.WalletTransactionRow>(),
+      lots: new Map<string, string>(),
+      balances: new Map<string, { credit_balance: string; balance: string }>(),
+    };
+
+    async function flushPending() {
+      if (pending.rows.length === 0 && pending.lots.size === 0) return;
+      await repo.appendLedgerEntries(tx, scope, {
+        rows: pending.rows.map((row) => ({ ...row, metadata: JSON.stringify(row.metadata) })),
+        lots: [...pending.lots].map(([id, available]) => ({ id, credits_available: available })),
+        balances: [...pending.balances].map(([id, b]) => ({ id, ...b })),
+        now: clock.now(),
+      });
+      pending.rows = [];
+      pending.newLots.clear();
+      pending.lots.clear();
+      pending.balances.clear();
+    }
+
+    /** Known open lots of `state` that cover `credits`, or (reading past the known ones) all there are. */
+    async function lotsFor(state: BatchWallet, credits: Money): Promise<Lot[]> {
+      if (state.lots) {
+        const boundary = state.boundary;
+        const known = boundary ? state.lots.filter((lot) => compareLots(lot, boundary) <= 0) : state.lots;
+        const usable = known.filter((lot) => isLotEligible(lot, eligibleAt));
+        const covered = usable.reduce((sum, lot) => sum.plus(lot.credits_available), new Dec(0));
+        if (!boundary || covered.gte(credits)) return usable;
+      }
+      // Past what is known: write what is pending and read the lots as the unbatched path does.
+      await flushPending();
+      const debit = { eligible_at: eligibleAt } as DebitEntry;
+      const lots = await openLots(tx, state.wallet.id, debit, credits);
+      state.lots = lots;
+      const covered = lots.reduce((sum, lot) => sum.plus(lot.credits_available), new Dec(0));
+      // openLots stops at a short page (all read) or once covered (more may follow the last one).
+      state.boundary = covered.gte(credits) && lots.length > 0 ? (lots[lots.length - 1] as Lot) : null;
+      return lots;
+    }
+
+    /** Records a built entry as pending and moves the wallet's in-memory state past it. */
+    function record(state: BatchWallet, built: ReturnType<typeof buildEntry>) {
+      const row = built.row;
+      pending.rows.push(row);
+      for (const step of built.lots) {
+        const lot = state.lots?.find((l) => l.id === step.id);
+        if (lot) lot.credits_available = new Dec(step.credits_available);
+        const fresh = pending.newLots.get(step.id);
+        if (fresh) {
+          fresh.credits_available = step.credits_available;
+          fresh.updated_at = row.created_at;
+        } else pending.lots.set(step.id, step.credits_available);
+      }
+      if (row.type === 'credit' && row.transaction_status === 'completed' && new Dec(row.credits_available).gt(0)) {
+        pending.newLots.set(row.id, row);
+        if (state.lots) {
+          state.lots.push(lotOf(row));
+          state.lots.sort(compareLots);
+        }
+      }
+      if (built.balances) {
+        pending.balances.set(row.wallet_id, {
+          credit_balance: built.balances.credit_balance,
+          balance: built.balances.balance,
+        });
+      }
+      state.wallet = built.wallet;
+    }
+
+    async function emitCreated(wallet: repo.WalletRow, row: repo.WalletTransactionRow) {
+      if (listeners.length > 0) {
+        await emit(tx, scope, {
+          type: 'wallet.transaction.created',
+          wallet: walletView(wallet),
+          transaction: walletTransactionView(row),
+        });
+      }
+    }
+
+    /**
+     * A write whose wallet needs more than the entry (alerts or auto top-up to settle, an invoiced top-up): what is
+     * pending is written, then the unbatched code runs under a savepoint, so its failure undoes only itself.
+     */
+    async function alone<T>(state: BatchWallet, run: (wallet: repo.WalletRow) => Promise<T>): Promise<T> {
+      await flushPending();
+      await sql`savepoint ledger_write`.execute(tx);
+      try {
+        const result = await run(state.wallet);
+        await sql`release savepoint ledger_write`.execute(tx);
+        state.wallet = await walletRowOrThrow(tx, scope, state.wallet.id);
+        state.lots = null;
+        state.boundary = null;
+        return result;
+      } catch (error) {
+        await sql`rollback to savepoint ledger_write`.execute(tx);
+        throw error;
+      }
+    }
+
+    async function applyOne(write: QueuedWrite): Promise<unknown> {
+      const state = wallets.get(write.walletId);
+      if (!state) throw notFound('wallet', { wallet_id: write.walletId });
+      const wallet = state.wallet;
+      const planned =
+        write.write.kind === 'debit'
+          ? planDebit(write.walletId, wallet, write.write.input)
+          : planTopUp(write.walletId, wallet, write.write.input);
+      const replayOf = (transaction: WalletTransactionView) =>
+        write.write.kind === 'debit'
+          ? { wallet: walletView(state.wallet), transaction }
+          : { wallet_transaction: transaction, wallet: walletView(state.wallet) };
+      const used = usedKeys.get(write.key);
+      if (used) {
+        if (used.hash !== planned.hash) throw idempotencyConflict(write.key);
+        return replayOf(used.transaction);
+      }
+      const holder = locked.holders.get(write.key);
+      if (holder) {
+        if (holder.requestHash !== planned.hash) throw idempotencyConflict(write.key);
+        const original = await repo.findWalletTransactionById(tx, scope, holder.transactionId);
+        if (original) return replayOf(walletTransactionView(original));
+      }
+
+      const settles =
+        effectiveAlertSettings(wallet).alert_enabled || Boolean((wallet.auto_topup as AutoTopUp | null)?.enabled);
+      if (write.write.kind === 'debit') {
+        const input = { ...write.write.input, eligible_at: eligibleAt };
+        const credits = planned.credits;
+        if (settles) {
+          const result = await alone(state, (locked) => debitLocked(tx, scope, locked, input, credits, planned.hash));
+          const value = { wallet: walletView(result.wallet), transaction: walletTransactionView(result.transaction) };
+          usedKeys.set(write.key, { hash: planned.hash, transaction: value.transaction });
+          return value;
+        }
+        assertActive(wallet, 'debited');
+        const lots = await lotsFor(state, credits);
+        const built = buildEntry(scope, state.wallet, debitEntry(input, credits, planned.hash), lots);
+        record(state, built);
+        await emitCreated(built.wallet, built.row);
+        const value = { wallet: walletView(built.wallet), transaction: walletTransactionView(built.row) };
+        usedKeys.set(write.key, { hash: planned.hash, transaction: value.transaction });
+        return value;
+      }
+
+      const input = write.write.input;
+      const checked = planned as ReturnType<typeof checkTopUp> & { hash: string };
+      if (settles || input.transaction_reason === 'PURCHASED_CREDIT_INVOICED') {
+        const value = await alone(state, (locked) => topUpLocked(tx, scope, locked, input, write.key, checked));
+        usedKeys.set(write.key, { hash: planned.hash, transaction: value.wallet_transaction });
+        return value;
+      }
+      assertActive(wallet, 'topped up');
+      const request = creditRequestOf(input, write.key, checked);
+      const main = buildEntry(scope, wallet, purchaseEntry(request), []);
+      record(state, main);
+      await emitCreated(main.wallet, main.row);
+      if (request.bonus) {
+        const bonus = buildEntry(scope, state.wallet, bonusEntry(request, request.bonus, main.row.id), []);
+        record(state, bonus);
+        await emitCreated(bonus.wallet, bonus.row);
+      }
+      const value = { wallet_transaction: walletTransactionView(main.row), wallet: walletView(state.wallet) };
+      usedKeys.set(write.key, { hash: planned.hash, transaction: value.wallet_transaction });
+      return value;
+    }
+
+    const outcomes: Array<{ value: unknown } | { error: AppError }> = [];
+    for (const write of batch) {
+      try {
+        outcomes.push({ value: await applyOne(write) });
+      } catch (error) {
+        if (!(error instanceof AppError)) throw error;
+        outcomes.push({ error });
+      }
+    }
+    await flushPending();
+    return outcomes;
   }
 
   // ---- views with extras ------------------------------------------------------------------------------------------
@@ -1401,20 +1834,7 @@ export function createWalletsService(deps: { db: Db; clock: Clock; customers: Cu
      */
     async topUpWallet(scope: Scope, id: string, input: TopUpInput): Promise<TopUpResult> {
       const key = input.idempotency_key || newId('walletTransaction');
-      return keyed(
-        scope,
-        id,
-        key,
-        (wallet) => {
-          const checked = checkTopUp(wallet, input);
-          return { ...checked, hash: topUpHash(id, input, checked.credits, checked.bonusCredits) };
-        },
-        (tx, locked, checked) => topUpLocked(tx, scope, locked, input, key, checked),
-        async (executor, original) => ({
-          wallet_transaction: walletTransactionView(original),
-          wallet: walletView(await walletRowOrThrow(executor, scope, original.wallet_id)),
-        }),
-      );
+      return submit<TopUpResult>(scope, id, key, { kind: 'top-up', input });
     },
 
     /**
@@ -1423,27 +1843,10 @@ export function createWalletsService(deps: { db: Db; clock: Clock; customers: Cu
      */
     async debitWallet(scope: Scope, id: string, input: DebitInput) {
       if (!input.idempotency_key) throw validation('idempotency_key is required');
-      // One instant decides which lots are eligible: the one the lots are read at with the lock.
-      const eligibleAt = input.eligible_at ?? clock.now();
-      const debit = { ...input, eligible_at: eligibleAt };
-      return keyed(
-        scope,
-        id,
-        input.idempotency_key,
-        (wallet) => {
-          const credits = debitCredits(wallet, input);
-          return { credits, hash: debitHash(id, input, credits) };
-        },
-        async (tx, locked, planned, firstLots) => {
-          const result = await debitLocked(tx, scope, locked, debit, planned.credits, planned.hash, firstLots);
-          return { wallet: walletView(result.wallet), transaction: walletTransactionView(result.transaction) };
-        },
-        async (executor, original) => ({
-          wallet: walletView(await walletRowOrThrow(executor, scope, original.wallet_id)),
-          transaction: walletTransactionView(original),
-        }),
-        eligibleAt,
-      );
+      return submit<{ wallet: WalletView; transaction: WalletTransactionView }>(scope, id, input.idempotency_key, {
+        kind: 'debit',
+        input,
+      });
     },
 
     /**
@@ -1462,6 +1865,9 @@ export function createWalletsService(deps: { db: Db; clock: Clock; customers: Cu
       const result = await debitLocked(tx, scope, wallet, input, credits, hash);
       return { wallet: walletView(result.wallet), transaction: walletTransactionView(result.transaction) };
     },
+
+    /** Group commit counters (tests and benchmarks). */
+    ledgerBatchStats: () => ({ ...batchStats }),
 
     /** The customer's active wallets as seen in `tx` (invoices: credit adjustment and wallet payments). */
     async listActiveWalletsInTransaction(tx: Tx, scope: Scope, customerId: string): Promise<WalletView[]> {

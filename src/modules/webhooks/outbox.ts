@@ -33,6 +33,7 @@ export function createOutbox(deps: { clock: Clock; singleWriter?: boolean }): Ou
   type Filters = Array<{ id: string; eventTypes: string[] }>;
   const cache = new Map<string, Filters>();
   let cachedGeneration = -1;
+  const perTransaction = new WeakMap<Tx, Map<string, Filters>>();
 
   /** Enabled endpoints of the environment that receive `type` (an empty filter receives everything). */
   async function subscribers(tx: Tx, scope: Scope, type: string): Promise<string[]> {
@@ -41,7 +42,16 @@ export function createOutbox(deps: { clock: Clock; singleWriter?: boolean }): Ou
   }
 
   async function enabledEndpoints(tx: Tx, scope: Scope): Promise<Filters> {
-    if (!deps.singleWriter) return repo.listEnabledEndpointFilters(tx, scope);
+    if (!deps.singleWriter) {
+      // Read once per transaction and environment: a transaction emitting many events (a batch of ledger writes)
+      // asks once.
+      let ofTx = perTransaction.get(tx);
+      if (!ofTx) perTransaction.set(tx, (ofTx = new Map()));
+      const key = `${scope.tenantId}/${scope.environmentId}`;
+      let filters = ofTx.get(key);
+      if (!filters) ofTx.set(key, (filters = await repo.listEnabledEndpointFilters(tx, scope)));
+      return filters;
+    }
     if (cachedGeneration !== repo.endpointsGeneration()) {
       cache.clear();
       cachedGeneration = repo.endpointsGeneration();
