@@ -134,15 +134,20 @@ function percentile(sorted: number[], p: number): number {
 }
 
 /**
- * Runs `operation` from `concurrency` workers for `durationMs` (after a short warm-up), bounded in time and count.
- * `operation(worker, i)` returns false or throws on failure.
+ * Runs `operation` from `concurrency` workers for `durationMs`, bounded in time and count; with `warmupMs`, first
+ * runs it that long unrecorded (JIT, caches, the first batches). `operation(worker, i)` returns false or throws on
+ * failure.
  */
 export async function runLoad(
   concurrency: number,
   durationMs: number,
   operation: (worker: number, iteration: number) => Promise<unknown>,
-  options: { maxOps?: number } = {},
+  options: { maxOps?: number; warmupMs?: number } = {},
 ): Promise<LoadResult> {
+  if (options.warmupMs) {
+    const { warmupMs, ...rest } = options;
+    await runLoad(concurrency, warmupMs, operation, rest);
+  }
   const latencies: number[] = [];
   let errors = 0;
   let started = 0;
