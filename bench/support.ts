@@ -134,20 +134,15 @@ function percentile(sorted: number[], p: number): number {
 }
 
 /**
- * Runs `operation` from `concurrency` workers for `durationMs`, bounded in time and count; with `warmupMs`, first
- * runs it that long unrecorded (JIT, caches, the first batches). `operation(worker, i)` returns false or throws on
- * failure.
+ * Runs `operation` from `concurrency` workers for `durationMs`, bounded in time and count (no warm-up: callers that
+ * want one run a short unrecorded load first). `operation(worker, i)` returns false or throws on failure.
  */
 export async function runLoad(
   concurrency: number,
   durationMs: number,
   operation: (worker: number, iteration: number) => Promise<unknown>,
-  options: { maxOps?: number; warmupMs?: number } = {},
+  options: { maxOps?: number } = {},
 ): Promise<LoadResult> {
-  if (options.warmupMs) {
-    const { warmupMs, ...rest } = options;
-    await runLoad(concurrency, warmupMs, operation, rest);
-  }
   const latencies: number[] = [];
   let errors = 0;
   let started = 0;

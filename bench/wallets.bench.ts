@@ -475,41 +475,33 @@ async function writes(engine: Engine) {
           // Embedded, the database runs inside the measured process (the server's, or this one for direct SQL), so CPU
           // per op covers everything; with PostgreSQL it is the Node side only (the "js" figure), without the backends.
           const embedded = engine === 'pglite';
-          const viaHttp = await measured(server.pid, () =>
-            runLoad(
-              concurrency,
-              BENCH_SECONDS * 1000,
-              async (w, i) => {
-                const walletId = pick(http, target, w, i);
-                const response =
-                  kind === 'top-up'
-                    ? await call(server, 'POST', `/v1/wallets/${walletId}/top-up`, {
-                        credits_to_add: '1',
-                        transaction_reason: 'PURCHASED_CREDIT_DIRECT',
-                        idempotency_key: `b-${key++}`,
-                      })
-                    : await call(server, 'POST', `/v1/wallets/${walletId}/debit`, {
-                        credits: '1',
-                        transaction_reason: 'MANUAL_BALANCE_DEBIT',
-                        idempotency_key: `b-${key++}`,
-                      });
-                return response.status === 200;
-              },
-              { warmupMs: WARMUP_MS },
-            ),
-          );
+          const viaHttpOp = async (w: number, i: number) => {
+            const walletId = pick(http, target, w, i);
+            const response =
+              kind === 'top-up'
+                ? await call(server, 'POST', `/v1/wallets/${walletId}/top-up`, {
+                    credits_to_add: '1',
+                    transaction_reason: 'PURCHASED_CREDIT_DIRECT',
+                    idempotency_key: `b-${key++}`,
+                  })
+                : await call(server, 'POST', `/v1/wallets/${walletId}/debit`, {
+                    credits: '1',
+                    transaction_reason: 'MANUAL_BALANCE_DEBIT',
+                    idempotency_key: `b-${key++}`,
+                  });
+            return response.status === 200;
+          };
+          const viaSqlOp = (w: number, i: number) =>
+            grouped(pick(direct, target, w, i), kind === 'top-up' ? 'credit' : 'debit');
+          // Warm-up (unrecorded: not in ops, latencies, CPU or statement counts), then the measured phase.
+          await runLoad(concurrency, WARMUP_MS, viaHttpOp);
+          const viaHttp = await measured(server.pid, () => runLoad(concurrency, BENCH_SECONDS * 1000, viaHttpOp));
           // The server vacuums and analyzes changed tables every 10 s on the embedded engine (PostgreSQL's
           // autovacuum does it for both sides); the direct-SQL database gets the same before each of its phases.
           if (embedded) while (await statistics.run());
+          await runLoad(concurrency, WARMUP_MS, viaSqlOp);
           const statementsBefore = sqlStatements.count;
-          const viaSql = await measured(undefined, () =>
-            runLoad(
-              concurrency,
-              BENCH_SECONDS * 1000,
-              async (w, i) => grouped(pick(direct, target, w, i), kind === 'top-up' ? 'credit' : 'debit'),
-              { warmupMs: WARMUP_MS },
-            ),
-          );
+          const viaSql = await measured(undefined, () => runLoad(concurrency, BENCH_SECONDS * 1000, viaSqlOp));
           const sqlPerOp = (sqlStatements.count - statementsBefore) / Math.max(1, viaSql.result.ops);
           const where = target === 'hot' ? 'one hot wallet' : `${SPREAD_WALLETS} wallets`;
           const cpu = (m: { cpuMsPerOp: number }) =>
