@@ -729,6 +729,72 @@ describe('invoiced wallet top-ups', () => {
     assert.equal((await getWallet(h, tenant, wallet.id)).credit_balance, '50');
   });
 
+  it('applies a burst of invoiced and direct top-ups and debits as if one by one (group commit)', async () => {
+    const tenant = await h.newTenant();
+    const customer = await createCustomer(h, tenant);
+    const wallet = await createWallet(h, tenant, { customer_id: customer.id, initial_credits_to_load: '100' });
+    const before = h.services.wallets.ledgerBatchStats();
+    const post = (kind: 'top-up' | 'debit', body: Record<string, unknown>) =>
+      h.request(tenant, 'POST', `/v1/wallets/${wallet.id}/${kind}`, body);
+    // Sent at once: they queue behind one another and are written as one batch, the invoiced top-ups through the
+    // unbatched code under a savepoint.
+    const [a, b, c, d, e] = await Promise.all([
+      post('top-up', {
+        credits_to_add: '50',
+        bonus_credits_to_add: '5',
+        transaction_reason: 'PURCHASED_CREDIT_INVOICED',
+        idempotency_key: 'burst-a',
+      }),
+      post('top-up', {
+        credits_to_add: '10',
+        transaction_reason: 'PURCHASED_CREDIT_DIRECT',
+        idempotency_key: 'burst-b',
+      }),
+      post('debit', { credits: '30', transaction_reason: 'MANUAL_BALANCE_DEBIT', idempotency_key: 'burst-c' }),
+      post('top-up', {
+        credits_to_add: '20',
+        transaction_reason: 'PURCHASED_CREDIT_INVOICED',
+        idempotency_key: 'burst-d',
+      }),
+      // B's key again with other parameters: a conflict inside the batch, which fails alone.
+      post('top-up', {
+        credits_to_add: '11',
+        transaction_reason: 'PURCHASED_CREDIT_DIRECT',
+        idempotency_key: 'burst-b',
+      }),
+    ]);
+    for (const [response, status] of [
+      [a, 200],
+      [b, 200],
+      [c, 200],
+      [d, 200],
+    ] as const) {
+      assert.equal(response?.statusCode, status, response?.body);
+    }
+    assertEnvelope(e as NonNullable<typeof e>, 409);
+    // Each result is the wallet right after that write, in arrival order; pending credits change no balance.
+    assert.equal(a?.json().wallet.credit_balance, '100');
+    assert.equal(a?.json().wallet_transaction.transaction_status, 'pending');
+    assert.ok(a?.json().invoice_id);
+    assert.equal(b?.json().wallet.credit_balance, '110');
+    assert.equal(c?.json().credit_balance, '80'); // a debit answers the wallet
+    assert.equal(d?.json().wallet.credit_balance, '80');
+    assert.ok(d?.json().invoice_id);
+    assert.notEqual(a?.json().invoice_id, d?.json().invoice_id);
+    assert.equal((await getWallet(h, tenant, wallet.id)).credit_balance, '80');
+    // Initial lot, A and its bonus (pending), B, C, D (pending); the conflict wrote nothing.
+    const entries = await walletTransactions(h, tenant, wallet.id);
+    assert.equal(entries.length, 6);
+    assert.equal(entries.filter((t) => t.transaction_status === 'pending').length, 3);
+    for (const id of [a?.json().invoice_id, d?.json().invoice_id]) {
+      const invoice = (await h.request(tenant, 'GET', `/v1/invoices/${id}`)).json();
+      assert.equal(invoice.invoice_type, 'CREDIT');
+    }
+    const after = h.services.wallets.ledgerBatchStats();
+    assert.ok(after.batches > before.batches, 'the burst was written as a batch');
+    assert.equal(after.fallbacks, before.fallbacks);
+  });
+
   it('invoices an invoiced auto top-up as WALLET_AUTO_TOPUP and completes it when marked paid', async () => {
     const tenant = await h.newTenant();
     const customer = await createCustomer(h, tenant);
