@@ -35,8 +35,21 @@ export function dec(value: string | number | Money): Money {
   return new D(value);
 }
 
+/** Decimal text as PostgreSQL prints a numeric: no exponent, no leading zeros, no plus sign. */
+const CANONICAL_TEXT = /^-?(?:0|[1-9]\d*)(?:\.\d+)?$/;
+
 /** Wire form: plain notation, trailing zeros trimmed ("100", "12.5", "-0.000000001"). */
 export function toWire(value: Money | string): string {
+  if (typeof value === 'string' && CANONICAL_TEXT.test(value)) {
+    // A column value as the driver returns it ("100.000000000"): trimmed as text, without building a Decimal
+    // (the views print a dozen of these per wallet; measured at ~8% of the Node CPU of a batched debit).
+    let text = value;
+    if (text.includes('.')) {
+      text = text.replace(/0+$/, '');
+      if (text.endsWith('.')) text = text.slice(0, -1);
+    }
+    return text === '-0' ? '0' : text;
+  }
   const d = typeof value === 'string' ? new D(value) : value;
   if (d.isZero()) return '0';
   return d.toFixed();

@@ -147,6 +147,34 @@ describe('money module', () => {
     assert.equal(columnToWire(null), '0');
   });
 
+  it('prints column text by trimming it exactly as the Decimal path does (property)', () => {
+    const canonical = fc
+      .tuple(
+        fc.boolean(),
+        fc.oneof(fc.constant('0'), fc.stringMatching(/^[1-9][0-9]{0,19}$/)),
+        fc.option(fc.stringMatching(/^[0-9]{1,12}$/), { nil: null }),
+      )
+      .map(([negative, whole, fraction]) => `${negative ? '-' : ''}${whole}${fraction === null ? '' : `.${fraction}`}`);
+    fc.assert(
+      fc.property(canonical, (text) => {
+        const viaDecimal = dec(text).isZero() ? '0' : dec(text).toFixed();
+        assert.equal(toWire(text), viaDecimal);
+      }),
+      { numRuns: 2000 },
+    );
+    for (const [text, wire] of [
+      ['100.000000000', '100'],
+      ['-0.000000000', '0'],
+      ['0.500', '0.5'],
+      ['-12.340', '-12.34'],
+      ['1e3', '1000'],
+      ['007', '7'],
+      ['+5.10', '5.1'],
+    ]) {
+      assert.equal(toWire(text as string), wire, text);
+    }
+  });
+
   it('rounds to the currency precision with an explicit mode', () => {
     assert.equal(toWire(roundToCurrency(dec('2.345'), 'usd')), '2.35');
     assert.equal(toWire(roundToCurrency(dec('-2.345'), 'usd')), '-2.35'); // half away from zero
