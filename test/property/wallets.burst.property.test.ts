@@ -2,12 +2,14 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { Decimal } from 'decimal.js';
 import fc from 'fast-check';
-import { sql } from 'kysely';
 import type { DebitInput, DebitReason, TopUpInput, WalletsService } from '../../src/modules/wallets/wallets.service.ts';
 import { TestClock } from '../../src/platform/clock.ts';
 import { AppError } from '../../src/platform/errors.ts';
-import type { Scope } from '../../src/platform/http/context.ts';
 import { type Harness, startHarness } from '../support/harness.ts';
+import { checkWallet, drain, type ModelWallet } from './wallet-model.ts';
+
+/** A model wallet that also counts its entries (failures and replays must write none). */
+type CountedWallet = ModelWallet & { entries: number };
 
 /**
  * Bursts of concurrent top-ups and debits: each round fires 1–20 calls over 2–3 wallets with no await between them,
@@ -182,49 +184,6 @@ const round: fc.Arbitrary<Round> = fc.record({
 
 // ---- the model ---------------------------------------------------------------------------------------------------
 
-interface ModelLot {
-  id: string;
-  seq: number;
-  priority: number | null;
-  expiry: number | null;
-  amount: Decimal;
-  available: Decimal;
-}
-interface ModelWallet {
-  id: string;
-  currency: string;
-  rate: string;
-  closed: boolean;
-  balance: Decimal;
-  lots: ModelLot[];
-  /** Completed ledger entries written to the wallet. */
-  entries: number;
-}
-
-/** The reference's drain order, written independently of ledger.ts. */
-function drainOrder(lots: ModelLot[]): ModelLot[] {
-  const key = (l: ModelLot) => [l.priority ?? Number.MAX_SAFE_INTEGER, l.expiry ?? Number.MAX_SAFE_INTEGER];
-  return [...lots].sort((a, b) => {
-    const [ap, ae] = key(a) as [number, number];
-    const [bp, be] = key(b) as [number, number];
-    if (ap !== bp) return ap - bp;
-    if (ae !== be) return ae - be;
-    const size = b.amount.comparedTo(a.amount);
-    return size !== 0 ? size : a.seq - b.seq;
-  });
-}
-
-function drain(lots: ModelLot[], amount: Decimal): Decimal {
-  let left = amount;
-  for (const lot of drainOrder(lots)) {
-    if (left.isZero()) break;
-    const take = Decimal.min(lot.available, left);
-    lot.available = lot.available.minus(take);
-    left = left.minus(take);
-  }
-  return left;
-}
-
 /** One call of a burst, as sent. */
 type Call =
   | { type: 'topup'; label: string; walletId: string; input: TopUpInput }
@@ -232,11 +191,11 @@ type Call =
 
 type Expected =
   | { ok: false; code: string }
-  | { ok: true; replayOf: string; wallet: ModelWallet }
+  | { ok: true; replayOf: string; wallet: CountedWallet }
   | {
       ok: true;
       replayOf: null;
-      wallet: ModelWallet;
+      wallet: CountedWallet;
       /** Credit balance after the call's main entry (a bonus entry follows it). */
       entryAfter: Decimal;
       /** credits_available of a new top-up lot when written. */
@@ -270,14 +229,14 @@ function signature(call: Call): string {
 }
 
 interface Ledger {
-  wallets: Map<string, ModelWallet>;
+  wallets: Map<string, CountedWallet>;
   keys: Map<string, { sig: string; transactionId: string; walletId: string }>;
   seq: number;
 }
 
 /** What `call` must do, applied to the model in call order; the result's new ids are taken from `actual`. */
 function apply(ledger: Ledger, call: Call, actual: PromiseSettledResult<unknown>): Expected {
-  const m = ledger.wallets.get(call.walletId) as ModelWallet;
+  const m = ledger.wallets.get(call.walletId) as CountedWallet;
   const now = clock.now().getTime();
   let amount: Decimal;
   let key: string | null;
@@ -305,7 +264,7 @@ function apply(ledger: Ledger, call: Call, actual: PromiseSettledResult<unknown>
   const held = key !== null ? ledger.keys.get(key) : undefined;
   if (held) {
     if (held.sig !== sig) return { ok: false, code: 'already_exists' };
-    return { ok: true, replayOf: held.transactionId, wallet: ledger.wallets.get(held.walletId) as ModelWallet };
+    return { ok: true, replayOf: held.transactionId, wallet: ledger.wallets.get(held.walletId) as CountedWallet };
   }
   if (m.closed) return { ok: false, code: 'invalid_operation' };
 
@@ -380,47 +339,6 @@ function checkResult(call: Call, actual: PromiseSettledResult<unknown>, expected
   if (expected.lotAvailable) same(transaction.credits_available, expected.lotAvailable, `${what}: new lot available`);
 }
 
-async function checkWallet(wallets: WalletsService, scope: Scope, model: ModelWallet) {
-  const { db } = h.database;
-  const wallet = await wallets.getWallet(scope, model.id);
-  assert.equal(wallet.credit_balance, model.balance.toFixed(), 'credit_balance follows the model');
-  assert.equal(wallet.wallet_status, model.closed ? 'closed' : 'active');
-  assert.equal(
-    new Decimal(wallet.balance).toFixed(),
-    model.balance.times(model.rate).toDecimalPlaces(9, Decimal.ROUND_HALF_UP).toFixed(),
-    'balance = credit_balance × conversion_rate',
-  );
-  const sums = await sql<{ net: string; lots_min_ok: boolean; lots_max_ok: boolean; open: string; entries: string }>`
-    select coalesce(sum(case when type = 'credit' then credit_amount else -credit_amount end), 0) as net,
-           bool_and(credits_available >= 0) as lots_min_ok,
-           bool_and(credits_available <= credit_amount) as lots_max_ok,
-           coalesce(sum(credits_available) filter (where type = 'credit'), 0) as open,
-           count(*) as entries
-      from wallet_transactions
-     where wallet_id = ${model.id} and transaction_status = 'completed'`.execute(db);
-  const row = sums.rows[0];
-  assert.ok(row);
-  assert.equal(new Decimal(row.net).toFixed(), model.balance.toFixed(), 'sum of entries = credit_balance');
-  assert.notEqual(row.lots_min_ok, false, 'no lot below zero');
-  assert.notEqual(row.lots_max_ok, false, 'no lot above its amount');
-  assert.equal(new Decimal(row.open).toFixed(), Decimal.max(0, model.balance).toFixed(), 'open lots = max(0, balance)');
-  assert.equal(Number(row.entries), model.entries, 'one entry per applied call: failures and replays write nothing');
-  const lots = await sql<{ id: string; credits_available: string; parent_transaction_id: string | null }>`
-    select id, credits_available, parent_transaction_id
-      from wallet_transactions where wallet_id = ${model.id} and type = 'credit'`.execute(db);
-  const actual = new Map(lots.rows.map((l) => [l.id, new Decimal(l.credits_available).toFixed()]));
-  // A bonus lot's id is learnt from the ledger: the credit whose parent is the top-up's entry.
-  const bonusOf = new Map(lots.rows.filter((l) => l.parent_transaction_id).map((l) => [l.parent_transaction_id, l.id]));
-  for (const lot of model.lots) {
-    if (lot.id.startsWith('bonus-of-')) {
-      const id = bonusOf.get(lot.id.slice('bonus-of-'.length));
-      assert.ok(id, `bonus lot of ${lot.id.slice('bonus-of-'.length)} exists`);
-      lot.id = id;
-    }
-    assert.equal(actual.get(lot.id), lot.available.toFixed(), `lot ${lot.id} drained in the reference order`);
-  }
-}
-
 // ---- the property ------------------------------------------------------------------------------------------------
 
 describe('wallet ledger properties under bursts', () => {
@@ -439,7 +357,7 @@ describe('wallet ledger properties under bursts', () => {
           const customer = await h.services.customers.createCustomer(scope, { external_id: 'c', name: 'c' });
           const ledger: Ledger = { wallets: new Map(), keys: new Map(), seq: 0 };
           /** The current wallet of each currency (a replaced wallet stays in the ledger for replays). */
-          const current: ModelWallet[] = [];
+          const current: CountedWallet[] = [];
           const open = async (currency: string, rate: string) => {
             // The usd wallet has balance alerts on: its writes take the batch's savepoint path (settle runs after
             // each), the others are computed in memory. Alerts change no balance, so the model holds for both.
@@ -466,7 +384,7 @@ describe('wallet ledger properties under bursts', () => {
             for (const [i, o] of rnd.ops.entries()) {
               const label = `round ${r} call ${calls.length}`;
               const now = clock.now().getTime();
-              const walletOf = (n: number) => (current[n % walletCount] as ModelWallet).id;
+              const walletOf = (n: number) => (current[n % walletCount] as CountedWallet).id;
               let call: Call | null = null;
               switch (o.kind) {
                 case 'topup':
@@ -569,7 +487,11 @@ describe('wallet ledger properties under bursts', () => {
                           };
                   } else if (o.change === 'wallet') {
                     const others = current.filter((w) => w.id !== original.walletId);
-                    call = { ...original, label: at, walletId: (others[i % others.length] as ModelWallet).id } as Call;
+                    call = {
+                      ...original,
+                      label: at,
+                      walletId: (others[i % others.length] as CountedWallet).id,
+                    } as Call;
                   } else {
                     call =
                       original.type === 'topup'
@@ -616,7 +538,7 @@ describe('wallet ledger properties under bursts', () => {
               // Checked right away: the model's balance is the one right after this call, before later calls move it.
               checkResult(call, actual, apply(ledger, call, actual), seenIds);
             }
-            for (const m of ledger.wallets.values()) await checkWallet(wallets, scope, m);
+            for (const m of ledger.wallets.values()) await checkWallet(h.database, wallets, scope, m);
 
             // Between rounds, awaited: time passes and credits expire, or a wallet is terminated or replaced.
             const b = rnd.between;
@@ -637,7 +559,7 @@ describe('wallet ledger properties under bursts', () => {
                 }
               }
             } else if (b.kind === 'terminate') {
-              const m = current[b.wallet % walletCount] as ModelWallet;
+              const m = current[b.wallet % walletCount] as CountedWallet;
               if (m.closed) {
                 await assert.rejects(wallets.terminateWallet(scope, m.id), (e: unknown) => e instanceof AppError);
               } else {
@@ -651,10 +573,11 @@ describe('wallet ledger properties under bursts', () => {
               }
             } else if (b.kind === 'recreate') {
               const n = b.wallet % walletCount;
-              const m = current[n] as ModelWallet;
+              const m = current[n] as CountedWallet;
               if (m.closed) current[n] = await open(m.currency, m.rate);
             }
-            if (b.kind !== 'none') for (const m of ledger.wallets.values()) await checkWallet(wallets, scope, m);
+            if (b.kind !== 'none')
+              for (const m of ledger.wallets.values()) await checkWallet(h.database, wallets, scope, m);
           }
         },
       ),

@@ -94,7 +94,8 @@ const LOCK_FROM = `
  where w.tenant_id = $1 and w.environment_id = $2 and w.id = $3 and w.status = 'published'
    for update of w`;
 const LOCK_FOR_CREDIT_SQL = `${LOCK_SELECT}${LOCK_FROM}`;
-const LOCK_FOR_DEBIT_SQL = `${LOCK_SELECT},
+/** The first $6 open lots of wallet `w` eligible at $5, in drain order, and whether the snapshot saw them current. */
+const OPEN_LOTS_OF_W = `
   (select coalesce(json_agg(json_build_array(l.id, l.priority, l.expiry_date, l.credit_amount::text,
                                              l.credits_available::text)), '[]'::json)
      from (select id, priority, expiry_date, credit_amount, credits_available from wallet_transactions
@@ -102,11 +103,25 @@ const LOCK_FOR_DEBIT_SQL = `${LOCK_SELECT},
               and (expiry_date is null or expiry_date >= $5)
             order by priority asc nulls last, expiry_date asc nulls last, credit_amount desc, id asc
             limit $6) l) as open_lots,
-  w.xmin = (select s.xmin from wallets s where s.id = w.id) as lots_current${LOCK_FROM}`;
+  w.xmin = (select s.xmin from wallets s where s.id = w.id) as lots_current`;
+const LOCK_FOR_DEBIT_SQL = `${LOCK_SELECT},${OPEN_LOTS_OF_W}${LOCK_FROM}`;
+
+type LotTuple = [string, number | null, string | null, string, string];
+
+/** The open lots of OPEN_LOTS_OF_W, from their JSON tuples. */
+function lotsOf(tuples: LotTuple[]): OpenLotRow[] {
+  return tuples.map(([id, priority, expiry, creditAmount, available]) => ({
+    id,
+    priority,
+    expiry_date: expiry === null ? null : new Date(expiry),
+    credit_amount: creditAmount,
+    credits_available: available,
+  }));
+}
 
 type LockedRow = WalletRow & {
   key_holder: string | null;
-  open_lots?: Array<[string, number | null, string | null, string, string]>;
+  open_lots?: LotTuple[];
   lots_current?: boolean;
 };
 
@@ -136,16 +151,7 @@ export async function lockWalletForWrite(
   if (!row) return undefined;
   const { key_holder: holder, open_lots: lotTuples, lots_current: current, ...wallet } = row;
   const [transactionId, requestHash] = holder ? holder.split(' ') : [];
-  const openLots: OpenLotRow[] | null =
-    lotTuples && current
-      ? lotTuples.map(([lotId, priority, expiry, creditAmount, available]) => ({
-          id: lotId,
-          priority,
-          expiry_date: expiry === null ? null : new Date(expiry),
-          credit_amount: creditAmount,
-          credits_available: available,
-        }))
-      : null;
+  const openLots: OpenLotRow[] | null = lotTuples && current ? lotsOf(lotTuples) : null;
   return {
     wallet: wallet as WalletRow,
     key: transactionId ? { transactionId, requestHash: requestHash ?? '' } : null,
@@ -159,15 +165,7 @@ export async function lockWalletForWrite(
  * at `lots.eligibleAt` and whether they are current (the same `xmin` check as lockWalletForWrite), plus which of
  * `keys` are already used in the environment (the same probe of the idempotency index, for every key at once).
  */
-const LOCK_BATCH_SQL = `select w.*, w.tenant_id = $1 and w.environment_id = $2 and w.status = 'published' as in_scope,
-  (select coalesce(json_agg(json_build_array(l.id, l.priority, l.expiry_date, l.credit_amount::text,
-                                             l.credits_available::text)), '[]'::json)
-     from (select id, priority, expiry_date, credit_amount, credits_available from wallet_transactions
-            where wallet_id = w.id and type = 'credit' and transaction_status = 'completed' and credits_available > 0
-              and (expiry_date is null or expiry_date >= $5)
-            order by priority asc nulls last, expiry_date asc nulls last, credit_amount desc, id asc
-            limit $6) l) as open_lots,
-  w.xmin = (select s.xmin from wallets s where s.id = w.id) as lots_current,
+const LOCK_BATCH_SQL = `select w.*, w.tenant_id = $1 and w.environment_id = $2 and w.status = 'published' as in_scope,${OPEN_LOTS_OF_W},
   (select json_agg(json_build_array(q.key, (
             select k.id || ' ' || k.request_hash from wallet_transactions k
              where k.tenant_id = $1 and k.environment_id = $2 and k.idempotency_key = q.key
@@ -180,7 +178,7 @@ const LOCK_BATCH_SQL = `select w.*, w.tenant_id = $1 and w.environment_id = $2 a
 
 type BatchLockedRow = WalletRow & {
   in_scope: boolean;
-  open_lots: Array<[string, number | null, string | null, string, string]>;
+  open_lots: LotTuple[];
   lots_current: boolean;
   key_holders: Array<[string, string | null]> | null;
 };
@@ -213,15 +211,7 @@ export async function lockWalletsForBatch(
     if (!inScope) continue;
     wallets.set(wallet.id, {
       wallet: wallet as WalletRow,
-      openLots: current
-        ? lotTuples.map(([lotId, priority, expiry, creditAmount, available]) => ({
-            id: lotId,
-            priority,
-            expiry_date: expiry === null ? null : new Date(expiry),
-            credit_amount: creditAmount,
-            credits_available: available,
-          }))
-        : null,
+      openLots: current ? lotsOf(lotTuples) : null,
     });
   }
   return { wallets, holders };
