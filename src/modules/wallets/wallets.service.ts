@@ -625,11 +625,16 @@ export function createWalletsService(deps: {
       balances = { credit_balance: after.toFixed(), balance: balanceOf(after, rate).toFixed(), updated_at: now };
       updated = { ...wallet, ...balances };
     }
-    return { row, lots: lotUpdates, balances, wallet: updated, metadata };
+    return { row, lots: lotUpdates, balances, wallet: updated };
   }
 
   /** Open lots in drain order, read a page at a time until they cover `needed` (or run out). */
-  async function openLots(tx: Tx, walletId: string, entry: DebitEntry, needed: Money): Promise<Lot[]> {
+  async function openLots(
+    tx: Tx,
+    walletId: string,
+    entry: Pick<DebitEntry, 'eligible_at' | 'only_lot_id' | 'first_lots'>,
+    needed: Money,
+  ): Promise<Lot[]> {
     const lots: Lot[] = [];
     let covered: Money = new Dec(0);
     // Most debits are covered by the first lot or two: read a small first page, then full pages.
@@ -681,16 +686,22 @@ export function createWalletsService(deps: {
     return hasThreshold(own) ? own : DEFAULT_ALERT_SETTINGS;
   }
 
+  /** Whether settle has anything to do for this wallet (alerts or auto top-up enabled). */
+  function settles(wallet: repo.WalletRow): boolean {
+    return (
+      effectiveAlertSettings(wallet).alert_enabled === true || Boolean((wallet.auto_topup as AutoTopUp | null)?.enabled)
+    );
+  }
+
   /**
    * Recomputes both alert streams, records transitions and emits their events, then runs auto top-up.
    * Called once after every change of a wallet's balance, in the same transaction.
    */
   async function settle(tx: Tx, scope: Scope, wallet: repo.WalletRow): Promise<repo.WalletRow> {
     let current = wallet;
-    const settings = effectiveAlertSettings(current);
-    const autoTopUpEnabled = Boolean((current.auto_topup as AutoTopUp | null)?.enabled);
     // Pending charges may be costly (usage, invoices): computed only when an alert or auto top-up needs them.
-    if (!settings.alert_enabled && !autoTopUpEnabled) return current;
+    if (!settles(current)) return current;
+    const settings = effectiveAlertSettings(current);
     const realTime = await realTimeOf(tx, scope, current);
     if (settings.alert_enabled) {
       const streams: Array<{
@@ -1416,8 +1427,7 @@ export function createWalletsService(deps: {
       }
       // Past what is known: write what is pending and read the lots as the unbatched path does.
       await flushPending();
-      const debit = { eligible_at: eligibleAt } as DebitEntry;
-      const lots = await openLots(tx, state.wallet.id, debit, credits);
+      const lots = await openLots(tx, state.wallet.id, { eligible_at: eligibleAt }, credits);
       state.lots = lots;
       const covered = lots.reduce((sum, lot) => sum.plus(lot.credits_available), new Dec(0));
       // openLots stops at a short page (all read) or once covered (more may follow the last one).
@@ -1508,12 +1518,11 @@ export function createWalletsService(deps: {
         if (original) return replayOf(walletTransactionView(original));
       }
 
-      const settles =
-        effectiveAlertSettings(wallet).alert_enabled || Boolean((wallet.auto_topup as AutoTopUp | null)?.enabled);
+      const unbatched = settles(wallet);
       if (write.write.kind === 'debit') {
         const input = { ...write.write.input, eligible_at: eligibleAt };
         const credits = planned.credits;
-        if (settles) {
+        if (unbatched) {
           const result = await alone(state, (locked) => debitLocked(tx, scope, locked, input, credits, planned.hash));
           const value = { wallet: walletView(result.wallet), transaction: walletTransactionView(result.transaction) };
           usedKeys.set(write.key, { hash: planned.hash, transaction: value.transaction });
@@ -1531,7 +1540,7 @@ export function createWalletsService(deps: {
 
       const input = write.write.input;
       const checked = planned as ReturnType<typeof checkTopUp> & { hash: string };
-      if (settles || input.transaction_reason === 'PURCHASED_CREDIT_INVOICED') {
+      if (unbatched || input.transaction_reason === 'PURCHASED_CREDIT_INVOICED') {
         const value = await alone(state, (locked) => topUpLocked(tx, scope, locked, input, write.key, checked));
         usedKeys.set(write.key, { hash: planned.hash, transaction: value.wallet_transaction });
         return value;
