@@ -2,6 +2,7 @@ import { type Insertable, type Selectable, sql } from 'kysely';
 import type { Executor } from '../../platform/db/database.ts';
 import type { CreditGrantApplicationsTable, Database } from '../../platform/db/schema.ts';
 import type { Scope } from '../../platform/http/context.ts';
+import { listLiveBy } from '../../platform/db/scoped.ts';
 
 /**
  * Billing reads the subscription, its line items and the catalog rows they point at through the executor of the
@@ -89,18 +90,8 @@ export function updateSubscription(
     .executeTakeFirstOrThrow();
 }
 
-export function listLineItems(db: Executor, scope: Scope, subscriptionIds: string[]) {
-  if (subscriptionIds.length === 0) return Promise.resolve([] as LineItemRow[]);
-  return db
-    .selectFrom('subscription_line_items')
-    .selectAll()
-    .where('tenant_id', '=', scope.tenantId)
-    .where('environment_id', '=', scope.environmentId)
-    .where('subscription_id', 'in', subscriptionIds)
-    .where('status', '=', 'published')
-    .orderBy('created_at', 'asc')
-    .orderBy('id', 'asc')
-    .execute();
+export function listLineItems(db: Executor, scope: Scope, subscriptionIds: string[]): Promise<LineItemRow[]> {
+  return listLiveBy(db, 'subscription_line_items', scope, 'subscription_id', subscriptionIds);
 }
 
 /**

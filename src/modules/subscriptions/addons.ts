@@ -12,6 +12,7 @@ import {
   type SubscriptionInternals,
   subscriptionView,
 } from './subscriptions.service.ts';
+import { listLiveBy } from '../../platform/db/scoped.ts';
 
 export const ADDON_CADENCES = ['onetime', 'recurring'] as const;
 /** Subscriptions an addon may be attached to or removed from. */
@@ -293,16 +294,7 @@ export function createAddonUseCases(internals: SubscriptionInternals) {
       async listAddonAssociations(scope: Scope, subscriptionId: string): Promise<AddonAssociationView[]> {
         const subscription = await repo.findSubscriptionById(db, scope, subscriptionId);
         if (!subscription) throw notFound('subscription', { id: subscriptionId });
-        const rows = await db
-          .selectFrom('addon_associations')
-          .selectAll()
-          .where('tenant_id', '=', scope.tenantId)
-          .where('environment_id', '=', scope.environmentId)
-          .where('entity_id', '=', subscriptionId)
-          .where('status', '=', 'published')
-          .orderBy('created_at', 'asc')
-          .orderBy('id', 'asc')
-          .execute();
+        const rows = await listLiveBy(db, 'addon_associations', scope, 'entity_id', subscriptionId);
         return rows.map(addonAssociationView);
       },
     },

@@ -10,7 +10,7 @@ import { type BillingModel, chargeFor, type PricingSpec, type TierMode } from '.
 import { type ProratableCharge, prorate, type ProrationResult } from './proration.ts';
 import { nextPeriod, type SubscriptionBillingPeriod } from './periods.ts';
 import * as repo from './subscriptions.repo.ts';
-import { findLiveById } from '../../platform/db/scoped.ts';
+import { findLiveById, listLiveBy } from '../../platform/db/scoped.ts';
 import { type PriceRow, type SubscriptionInternals, subscriptionView } from './subscriptions.service.ts';
 
 export const CHANGE_TIMINGS = ['immediate', 'end_of_period'] as const;
@@ -631,16 +631,7 @@ export function createPlanChangeUseCases(internals: SubscriptionInternals) {
     async listSubscriptionSchedules(scope: Scope, subscriptionId: string) {
       const sub = await repo.findSubscriptionById(db, scope, subscriptionId);
       if (!sub) throw notFound('subscription', { id: subscriptionId });
-      const rows = await db
-        .selectFrom('subscription_schedules')
-        .selectAll()
-        .where('tenant_id', '=', scope.tenantId)
-        .where('environment_id', '=', scope.environmentId)
-        .where('subscription_id', '=', subscriptionId)
-        .where('status', '=', 'published')
-        .orderBy('created_at', 'asc')
-        .orderBy('id', 'asc')
-        .execute();
+      const rows = await listLiveBy(db, 'subscription_schedules', scope, 'subscription_id', subscriptionId);
       return { schedules: rows.map(scheduleView), count: rows.length };
     },
 

@@ -9,6 +9,7 @@ import {
 } from '../../platform/db/query.ts';
 import type { Database, SubscriptionLineItemsTable, SubscriptionsTable } from '../../platform/db/schema.ts';
 import type { Scope } from '../../platform/http/context.ts';
+import { listLiveBy } from '../../platform/db/scoped.ts';
 
 export type SubscriptionRow = Selectable<SubscriptionsTable>;
 export type LineItemRow = Selectable<SubscriptionLineItemsTable>;
@@ -85,18 +86,8 @@ export async function endLineItems(db: Executor, scope: Scope, ids: string[], at
 }
 
 /** Live line items of the subscriptions, oldest first. */
-export async function findLineItems(db: Executor, scope: Scope, subscriptionIds: string[]) {
-  if (subscriptionIds.length === 0) return [];
-  return db
-    .selectFrom('subscription_line_items')
-    .selectAll()
-    .where('tenant_id', '=', scope.tenantId)
-    .where('environment_id', '=', scope.environmentId)
-    .where('subscription_id', 'in', [...new Set(subscriptionIds)])
-    .where('status', '=', 'published')
-    .orderBy('created_at', 'asc')
-    .orderBy('id', 'asc')
-    .execute();
+export function findLineItems(db: Executor, scope: Scope, subscriptionIds: string[]) {
+  return listLiveBy(db, 'subscription_line_items', scope, 'subscription_id', subscriptionIds);
 }
 
 /** Whether a live subscription refers to the plan / belongs to the customer. */

@@ -40,3 +40,28 @@ export async function findLiveById<T extends ScopedTable>(
   if (options.forUpdate) query = query.forUpdate();
   return (await query.executeTakeFirst()) as Selectable<Database[T]> | undefined;
 }
+
+/**
+ * The live rows of the scope whose `column` is `value` (or one of `value`), oldest first (created_at, then id): the
+ * lists of a parent's children (a subscription's line items, schedules, addon associations).
+ */
+export async function listLiveBy<T extends ScopedTable>(
+  db: Executor,
+  table: T,
+  scope: Scope,
+  column: keyof Database[T] & string,
+  value: string | readonly string[],
+): Promise<Array<Selectable<Database[T]>>> {
+  const values = typeof value === 'string' ? [value] : [...new Set(value)];
+  if (values.length === 0) return [];
+  return (await (db as unknown as Untyped)
+    .selectFrom(table as string)
+    .selectAll()
+    .where('tenant_id', '=', scope.tenantId)
+    .where('environment_id', '=', scope.environmentId)
+    .where(column as string, 'in', values)
+    .where('status', '=', 'published')
+    .orderBy('created_at', 'asc')
+    .orderBy('id', 'asc')
+    .execute()) as Array<Selectable<Database[T]>>;
+}
