@@ -46,6 +46,26 @@ async function messages(tenant: TestTenant, type: string) {
 
 const DAY = 86_400_000;
 
+/** A tenant with a webhook endpoint, a customer and a monthly plan with one fixed fee billed in advance. */
+async function monthlyPlan(name: string, amount: string) {
+  const tenant = await tenantWithEndpoint();
+  const customer = await createCustomer(h, tenant);
+  const plan = await ok(tenant, 'POST', '/v1/plans', { name });
+  await ok(tenant, 'POST', '/v1/prices', {
+    entity_type: 'PLAN',
+    entity_id: plan.id,
+    type: 'FIXED',
+    billing_model: 'FLAT_FEE',
+    billing_cadence: 'RECURRING',
+    billing_period: 'MONTHLY',
+    invoice_cadence: 'ADVANCE',
+    price_unit_type: 'FIAT',
+    currency: 'usd',
+    amount,
+  });
+  return { tenant, customer, plan };
+}
+
 describe('invoice.payment.overdue', () => {
   it('is emitted once per FINALIZED invoice whose due date passed unpaid, with the invoice payload', async () => {
     clock.set('2026-03-01T00:00:00Z');
@@ -96,21 +116,7 @@ describe('invoice.payment.overdue', () => {
 
   it('uses the subscription payment terms for the due date of its invoices', async () => {
     clock.set('2026-03-01T00:00:00Z');
-    const tenant = await tenantWithEndpoint();
-    const customer = await createCustomer(h, tenant);
-    const plan = await ok(tenant, 'POST', '/v1/plans', { name: 'Net' });
-    await ok(tenant, 'POST', '/v1/prices', {
-      entity_type: 'PLAN',
-      entity_id: plan.id,
-      type: 'FIXED',
-      billing_model: 'FLAT_FEE',
-      billing_cadence: 'RECURRING',
-      billing_period: 'MONTHLY',
-      invoice_cadence: 'ADVANCE',
-      price_unit_type: 'FIAT',
-      currency: 'usd',
-      amount: '30',
-    });
+    const { tenant, customer, plan } = await monthlyPlan('Net', '30');
     const sub = await ok(tenant, 'POST', '/v1/subscriptions', {
       plan_id: plan.id,
       customer_id: customer.id,
@@ -171,21 +177,7 @@ describe('invoice.payment.overdue', () => {
 describe('subscription.renewal.due', () => {
   /** A tenant with an endpoint, a customer and a monthly plan with a fixed fee. */
   async function planSetup() {
-    const tenant = await tenantWithEndpoint();
-    const customer = await createCustomer(h, tenant);
-    const plan = await ok(tenant, 'POST', '/v1/plans', { name: 'Monthly' });
-    await ok(tenant, 'POST', '/v1/prices', {
-      entity_type: 'PLAN',
-      entity_id: plan.id,
-      type: 'FIXED',
-      billing_model: 'FLAT_FEE',
-      billing_cadence: 'RECURRING',
-      billing_period: 'MONTHLY',
-      invoice_cadence: 'ADVANCE',
-      price_unit_type: 'FIAT',
-      currency: 'usd',
-      amount: '10',
-    });
+    const { tenant, customer, plan } = await monthlyPlan('Monthly', '10');
     const subscribe = (body: Record<string, unknown> = {}) =>
       ok(tenant, 'POST', '/v1/subscriptions', {
         plan_id: plan.id,
