@@ -99,7 +99,7 @@ const OPEN_LOTS_OF_W = `
   (select coalesce(json_agg(json_build_array(l.id, l.priority, l.expiry_date, l.credit_amount::text,
                                              l.credits_available::text)), '[]'::json)
      from (select id, priority, expiry_date, credit_amount, credits_available from wallet_transactions
-            where wallet_id = w.id and type = 'credit' and transaction_status = 'completed' and credits_available > 0
+            where wallet_id = w.id and lot_open
               and (expiry_date is null or expiry_date >= $5)
             order by priority asc nulls last, expiry_date asc nulls last, credit_amount desc, id asc
             limit $6) l) as open_lots,
@@ -393,10 +393,11 @@ export async function listWalletsByFilter(db: Executor, scope: Scope, filter: Wa
 // wallet transactions (ledger entries; credit entries are the credit lots)
 
 /**
- * An open credit lot, written with literals (not bound parameters) so the planner can match the partial indexes
- * `wallet_transactions_open_lots` and `wallet_transactions_expiring`, whose predicate this is.
+ * An open credit lot: a completed credit with credits available. `lot_open` is that condition as a stored
+ * generated column (migration 0018), the predicate of the partial indexes `wallet_transactions_open_lots` and
+ * `wallet_transactions_expiring`; queries name the column so the planner can match them.
  */
-const OPEN_LOT = sql<boolean>`type = 'credit' and transaction_status = 'completed' and credits_available > 0`;
+const OPEN_LOT = sql<boolean>`lot_open`;
 
 export function findWalletTransactionById(
   db: Executor,
@@ -587,10 +588,8 @@ export async function sumCreditsAvailableByWalletIds(db: Executor, walletIds: st
       eb.fn.countAll().as('lots'),
     ])
     .where('wallet_id', 'in', walletIds)
-    .where('type', '=', 'credit')
-    .where('transaction_status', '=', 'completed')
+    .where(OPEN_LOT)
     .where('status', '=', 'published')
-    .where('credits_available', '>', '0')
     .groupBy('wallet_id')
     .execute();
   return new Map(rows.map((r) => [r.wallet_id, { purchased: r.purchased, free: r.free }]));

@@ -195,6 +195,11 @@ export interface WalletsTable {
   updated_by: string;
 }
 
+/**
+ * Not listed: `lot_open`, a stored generated column (migration 0018) that only the open-lot partial indexes and
+ * their queries use, through `OPEN_LOT` in the wallets repository. Rows are built in memory as this type, where
+ * `credits_available` changes as lots drain; a derived copy there could only go stale.
+ */
 export interface WalletTransactionsTable {
   id: string;
   tenant_id: string;
