@@ -2,12 +2,17 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { sql } from 'kysely';
 import { type Tx, withTransaction } from '../../src/platform/db/database.ts';
-import { type Harness, startHarness } from '../support/harness.ts';
+import { type Harness, openIsolatedDatabase, startHarness } from '../support/harness.ts';
+import { buildApp } from '../../src/app.ts';
+import * as repo from '../../src/modules/wallets/wallets.repo.ts';
+import { systemClock } from '../../src/platform/clock.ts';
 
 /**
  * Migration 0018: draining a credit lot that stays open updates no indexed column, so PostgreSQL makes it a HOT
  * update (no new index entries); the lot's last drain closes it (`lot_open` false) and leaves the open-lot index.
- * Counted with pg_stat_xact_user_tables inside the debit's own transaction, on both engines.
+ * And the ledger statements of a write read a wallet's first lots in index order, never all of its entries, even
+ * before the database has planner statistics. Counted with pg_stat_xact_user_tables inside the write's own
+ * transaction, on both engines.
  */
 let h: Harness;
 before(async () => {
@@ -60,5 +65,60 @@ describe('ledger storage: draining a lot', () => {
     assert.equal(await openLots(), 0);
     const balance = await h.services.wallets.getWallet(scope, wallet.id);
     assert.equal(balance.credit_balance, '0');
+  });
+
+  it('reads only the first lots of a wallet with 15,000 open lots, on a database without statistics', async () => {
+    // A new database has no planner statistics until autovacuum (PostgreSQL) or the statistics task (embedded) first
+    // analyzes it; the debit's lot read must not depend on them.
+    const database = await openIsolatedDatabase();
+    const { app, services } = await buildApp({ database, clock: systemClock });
+    try {
+      const { tenantId, environmentId } = await services.tenancy.bootstrap({ apiKey: 'sk_lots_without_statistics' });
+      const scope = { tenantId, environmentId };
+      const customer = await services.customers.createCustomer(scope, { external_id: 'many', name: 'many' });
+      const wallet = await services.wallets.createWallet(scope, { customer_id: customer.id, currency: 'usd' });
+      await sql`
+        insert into wallet_transactions (id, tenant_id, environment_id, wallet_id, customer_id, type, amount,
+          credit_amount, credit_balance_before, credit_balance_after, credits_available, transaction_status,
+          reference_type, transaction_reason, currency, idempotency_key)
+        select 'lot-' || lpad(g::text, 5, '0'), ${tenantId}, ${environmentId}, ${wallet.id}, ${customer.id}, 'credit',
+               1, 1, g - 1, g, 1, 'completed', 'REQUEST', 'PURCHASED_CREDIT_DIRECT', 'usd', 'lot-' || g
+          from generate_series(1, 15000) g`.execute(database.db);
+      await sql`update wallets set credit_balance = 15000, balance = 15000 where id = ${wallet.id}`.execute(
+        database.db,
+      );
+      // Rows of the ledger read by `work`, counted inside its transaction.
+      const rowsRead = (work: (tx: Tx) => Promise<unknown>) =>
+        withTransaction(database.db, async (tx) => {
+          const read = async () => {
+            const { rows } = await sql<{ n: string }>`
+              select (coalesce(idx_tup_fetch, 0) + coalesce(seq_tup_read, 0))::text as n
+                from pg_stat_xact_user_tables where relname = 'wallet_transactions'`.execute(tx);
+            return Number(rows[0]?.n ?? 0);
+          };
+          const before = await read();
+          await work(tx);
+          return (await read()) - before;
+        });
+      const lots = { eligibleAt: new Date(), limit: 8 };
+      const reads = {
+        // The locking read of a lone debit, with its first lots.
+        lock: await rowsRead((tx) => repo.lockWalletForWrite(tx, scope, wallet.id, 'k-1', lots)),
+        // The locking read of a batch (group commit).
+        batchLock: await rowsRead((tx) => repo.lockWalletsForBatch(tx, scope, [wallet.id], ['k-2'], lots)),
+        // A whole debit that drains two lots, in the caller's transaction.
+        debit: await rowsRead((tx) =>
+          services.wallets.debitWalletInTransaction(tx, scope, wallet.id, {
+            credits: '2',
+            transaction_reason: 'MANUAL_BALANCE_DEBIT',
+            idempotency_key: 'many-1',
+          }),
+        ),
+      };
+      for (const [read, rows] of Object.entries(reads)) assert.ok(rows < 100, `${read}: ${rows} ledger rows read`);
+    } finally {
+      await app.close();
+      await database.close();
+    }
   });
 });

@@ -99,7 +99,7 @@ const OPEN_LOTS_OF_W = `
   (select coalesce(json_agg(json_build_array(l.id, l.priority, l.expiry_date, l.credit_amount::text,
                                              l.credits_available::text)), '[]'::json)
      from (select id, priority, expiry_date, credit_amount, credits_available from wallet_transactions
-            where wallet_id = w.id and lot_open
+            where wallet_id = w.id and type = 'credit' and transaction_status = 'completed' and lot_open
               and (expiry_date is null or expiry_date >= $5)
             order by priority asc nulls last, expiry_date asc nulls last, credit_amount desc, id asc
             limit $6) l) as open_lots,
@@ -393,11 +393,14 @@ export async function listWalletsByFilter(db: Executor, scope: Scope, filter: Wa
 // wallet transactions (ledger entries; credit entries are the credit lots)
 
 /**
- * An open credit lot: a completed credit with credits available. `lot_open` is that condition as a stored
- * generated column (migration 0018), the predicate of the partial indexes `wallet_transactions_open_lots` and
- * `wallet_transactions_expiring`; queries name the column so the planner can match them.
+ * An open credit lot: a completed credit with credits available. It is the predicate of the partial indexes
+ * `wallet_transactions_open_lots` and `wallet_transactions_expiring`, written as they are (migration 0018) so the
+ * planner matches them: `lot_open` is the stored generated column for `credits_available > 0` (and the rest), so a
+ * drain changes no indexed column. Type and status stay spelled out: without planner statistics (a new database,
+ * before autovacuum's first ANALYZE) their default selectivity is what makes the planner read a wallet's lots in
+ * index order instead of collecting and sorting all of them (measured: 9 ms instead of 0.05 ms for 15,000 lots).
  */
-const OPEN_LOT = sql<boolean>`lot_open`;
+const OPEN_LOT = sql<boolean>`type = 'credit' and transaction_status = 'completed' and lot_open`;
 
 export function findWalletTransactionById(
   db: Executor,
@@ -471,20 +474,26 @@ function appendSql(columns: string[], lotCount: number, withBalances: boolean): 
   const cacheKey = `${columns.join(',')}|${lotCount}|${withBalances}`;
   let text = appendSqlCache.get(cacheKey);
   if (text !== undefined) return text;
-  // Parameters in the order appendLedgerEntry pushes them: the lots' (now, wallet id, then id and credits_available
+  // Parameters in the order appendLedgerEntry pushes them: the lots' (now, then id and credits_available
   // per lot), the balances' (tenant, environment, wallet id, credit balance, balance, updated_at), then the row.
   // Only parameters the text uses are sent (the server cannot type an unused one).
   let n = 0;
   const ctes: string[] = [];
   if (lotCount > 0) {
     const now = ++n;
-    const walletId = ++n;
-    const values = Array.from({ length: lotCount }, () => `($${++n}, $${++n}::numeric)`).join(', ');
+    const ids: string[] = [];
+    const values = Array.from({ length: lotCount }, () => {
+      const id = `$${++n}`;
+      ids.push(id);
+      return `(${id}, $${++n}::numeric)`;
+    }).join(', ');
+    // The lots are named by primary key only (`t.id in (…)`), as in appendLedgerEntries: with a wallet_id condition
+    // too, a planner without statistics read every entry of the wallet through its wallet_id index to find them.
     ctes.push(`drained as (
       update wallet_transactions as t
          set credits_available = v.available, updated_at = $${now}
         from (values ${values}) as v(id, available)
-       where t.id = v.id and t.wallet_id = $${walletId} and t.type = 'credit')`);
+       where t.id in (${ids.join(', ')}) and t.id = v.id and t.type = 'credit')`);
   }
   if (withBalances) {
     ctes.push(`balanced as (
@@ -519,7 +528,7 @@ export async function appendLedgerEntry(
   const { row, lots, balances } = entry;
   const columns = Object.keys(row) as Array<keyof typeof row>;
   const parameters: unknown[] = [];
-  if (lots.length > 0) parameters.push(row.created_at, row.wallet_id);
+  if (lots.length > 0) parameters.push(row.created_at);
   for (const lot of lots) parameters.push(lot.id, lot.credits_available);
   if (balances) {
     parameters.push(scope.tenantId, scope.environmentId, row.wallet_id);
