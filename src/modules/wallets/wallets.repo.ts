@@ -94,15 +94,15 @@ const LOCK_FROM = `
  where w.tenant_id = $1 and w.environment_id = $2 and w.id = $3 and w.status = 'published'
    for update of w`;
 const LOCK_FOR_CREDIT_SQL = `${LOCK_SELECT}${LOCK_FROM}`;
-/**
- * The first $6 open lots of wallet `w` eligible at $5, in drain order (`wallet_open_lots`, migration 0019), and
- * whether the snapshot saw them current.
- */
+/** The first $6 open lots of wallet `w` eligible at $5, in drain order, and whether the snapshot saw them current. */
 const OPEN_LOTS_OF_W = `
   (select coalesce(json_agg(json_build_array(l.id, l.priority, l.expiry_date, l.credit_amount::text,
-                                             l.credits_available::text) order by l.n), '[]'::json)
-     from wallet_open_lots(w.id, $5, $6, 0) with ordinality
-            as l(id, priority, expiry_date, credit_amount, credits_available, n)) as open_lots,
+                                             l.credits_available::text)), '[]'::json)
+     from (select id, priority, expiry_date, credit_amount, credits_available from wallet_transactions
+            where wallet_id = w.id and type = 'credit' and transaction_status = 'completed' and lot_open
+              and (expiry_date is null or expiry_date >= $5)
+            order by priority asc nulls last, expiry_date asc nulls last, credit_amount desc, id asc
+            limit $6) l) as open_lots,
   w.xmin = (select s.xmin from wallets s where s.id = w.id) as lots_current`;
 const LOCK_FOR_DEBIT_SQL = `${LOCK_SELECT},${OPEN_LOTS_OF_W}${LOCK_FROM}`;
 
@@ -441,24 +441,12 @@ export function findPendingChildTransactions(db: Executor, scope: Scope, parentI
     .execute();
 }
 
-/**
- * Open credit lots of a wallet in drain order (the partial index's order), one page at a time: through
- * `wallet_open_lots` (migration 0019), or by primary key for `onlyId`.
- */
-export async function listOpenLotsByWalletId(
+/** Open credit lots of a wallet in drain order (the partial index's order), one page at a time. */
+export function listOpenLotsByWalletId(
   db: Executor,
   walletId: string,
   options: { eligibleAt?: Date; onlyId?: string; limit: number; offset: number },
-): Promise<OpenLotRow[]> {
-  if (options.onlyId === undefined) {
-    const query = CompiledQuery.raw('select * from wallet_open_lots($1, $2, $3, $4)', [
-      walletId,
-      options.eligibleAt ?? null,
-      options.limit,
-      options.offset,
-    ]) as CompiledQuery<OpenLotRow>;
-    return (await db.executeQuery(query)).rows;
-  }
+) {
   let query = db
     .selectFrom('wallet_transactions')
     .select(['id', 'priority', 'expiry_date', 'credit_amount', 'credits_available'])
@@ -468,7 +456,7 @@ export async function listOpenLotsByWalletId(
     const at = options.eligibleAt;
     query = query.where((eb) => eb.or([eb('expiry_date', 'is', null), eb('expiry_date', '>=', at)]));
   }
-  query = query.where('id', '=', options.onlyId);
+  if (options.onlyId) query = query.where('id', '=', options.onlyId);
   return query
     .orderBy(sql`priority asc nulls last`)
     .orderBy(sql`expiry_date asc nulls last`)
