@@ -337,6 +337,7 @@ function sqlGroupCommit(database: DatabaseHandle, maxRunning: number) {
       const locked = await lockWalletsForBatch(tx, SQL_SCOPE, walletIds, ids, {
         eligibleAt: now,
         limit: FIRST_LOT_PAGE,
+        walletIds: [...new Set(batch.filter((item) => item.kind === 'debit').map((item) => item.walletId))],
       });
       if (database.engine === 'postgres') await listEnabledEndpointFilters(tx, SQL_SCOPE);
       const state = new Map(

@@ -105,7 +105,9 @@ describe('ledger storage: draining a lot', () => {
         // The locking read of a lone debit, with its first lots.
         lock: await rowsRead((tx) => repo.lockWalletForWrite(tx, scope, wallet.id, 'k-1', lots)),
         // The locking read of a batch (group commit).
-        batchLock: await rowsRead((tx) => repo.lockWalletsForBatch(tx, scope, [wallet.id], ['k-2'], lots)),
+        batchLock: await rowsRead((tx) =>
+          repo.lockWalletsForBatch(tx, scope, [wallet.id], ['k-2'], { ...lots, walletIds: [wallet.id] }),
+        ),
         // A whole debit that drains two lots, in the caller's transaction.
         debit: await rowsRead((tx) =>
           services.wallets.debitWalletInTransaction(tx, scope, wallet.id, {

@@ -94,17 +94,17 @@ const LOCK_FROM = `
  where w.tenant_id = $1 and w.environment_id = $2 and w.id = $3 and w.status = 'published'
    for update of w`;
 const LOCK_FOR_CREDIT_SQL = `${LOCK_SELECT}${LOCK_FROM}`;
-/** The first $6 open lots of wallet `w` eligible at $5, in drain order, and whether the snapshot saw them current. */
-const OPEN_LOTS_OF_W = `
-  (select coalesce(json_agg(json_build_array(l.id, l.priority, l.expiry_date, l.credit_amount::text,
+/** The first $6 open lots of wallet `w` eligible at $5, in drain order (a JSON array). */
+const OPEN_LOTS_OF_W = `(select coalesce(json_agg(json_build_array(l.id, l.priority, l.expiry_date, l.credit_amount::text,
                                              l.credits_available::text)), '[]'::json)
      from (select id, priority, expiry_date, credit_amount, credits_available from wallet_transactions
             where wallet_id = w.id and type = 'credit' and transaction_status = 'completed' and lot_open
               and (expiry_date is null or expiry_date >= $5)
             order by priority asc nulls last, expiry_date asc nulls last, credit_amount desc, id asc
-            limit $6) l) as open_lots,
-  w.xmin = (select s.xmin from wallets s where s.id = w.id) as lots_current`;
-const LOCK_FOR_DEBIT_SQL = `${LOCK_SELECT},${OPEN_LOTS_OF_W}${LOCK_FROM}`;
+            limit $6) l)`;
+/** Whether the statement's snapshot saw wallet `w` as locked, and so its lots as current. */
+const LOTS_CURRENT = `w.xmin = (select s.xmin from wallets s where s.id = w.id) as lots_current`;
+const LOCK_FOR_DEBIT_SQL = `${LOCK_SELECT}, ${OPEN_LOTS_OF_W} as open_lots, ${LOTS_CURRENT}${LOCK_FROM}`;
 
 type LotTuple = [string, number | null, string | null, string, string];
 
@@ -161,11 +161,13 @@ export async function lockWalletForWrite(
 
 /**
  * The locking read of a batch of ledger writes (group commit, see the wallets service): the wallets `ids`, locked in
- * id order (two batches never wait on each other in a cycle), each with the first `lots.limit` open lots eligible
- * at `lots.eligibleAt` and whether they are current (the same `xmin` check as lockWalletForWrite), plus which of
- * `keys` are already used in the environment (the same probe of the idempotency index, for every key at once).
+ * id order (two batches never wait on each other in a cycle), plus which of `keys` are already used in the
+ * environment (the same probe of the idempotency index, for every key at once). The wallets in `lots.walletIds`
+ * (those with a debit in the batch) come with their first `lots.limit` open lots eligible at `lots.eligibleAt` and
+ * whether they are current (the same `xmin` check as lockWalletForWrite); a top-up reads no lots.
  */
-const LOCK_BATCH_SQL = `select w.*, w.tenant_id = $1 and w.environment_id = $2 and w.status = 'published' as in_scope,${OPEN_LOTS_OF_W},
+const LOCK_BATCH_SQL = `select w.*, w.tenant_id = $1 and w.environment_id = $2 and w.status = 'published' as in_scope,
+  case when w.id = any($7::text[]) then ${OPEN_LOTS_OF_W} end as open_lots, ${LOTS_CURRENT},
   (select json_agg(json_build_array(q.key, (
             select k.id || ' ' || k.request_hash from wallet_transactions k
              where k.tenant_id = $1 and k.environment_id = $2 and k.idempotency_key = q.key
@@ -178,7 +180,7 @@ const LOCK_BATCH_SQL = `select w.*, w.tenant_id = $1 and w.environment_id = $2 a
 
 type BatchLockedRow = WalletRow & {
   in_scope: boolean;
-  open_lots: LotTuple[];
+  open_lots: LotTuple[] | null;
   lots_current: boolean;
   key_holders: Array<[string, string | null]> | null;
 };
@@ -188,7 +190,7 @@ export async function lockWalletsForBatch(
   scope: Scope,
   ids: string[],
   keys: string[],
-  lots: { eligibleAt: Date; limit: number },
+  lots: { eligibleAt: Date; limit: number; walletIds: string[] },
 ) {
   const query = CompiledQuery.raw(LOCK_BATCH_SQL, [
     scope.tenantId,
@@ -197,6 +199,7 @@ export async function lockWalletsForBatch(
     keys,
     lots.eligibleAt,
     lots.limit,
+    lots.walletIds,
   ]) as CompiledQuery<BatchLockedRow>;
   const rows = (await db.executeQuery(query)).rows;
   const wallets = new Map<string, { wallet: WalletRow; openLots: OpenLotRow[] | null }>();
@@ -211,7 +214,7 @@ export async function lockWalletsForBatch(
     if (!inScope) continue;
     wallets.set(wallet.id, {
       wallet: wallet as WalletRow,
-      openLots: current ? lotsOf(lotTuples) : null,
+      openLots: current && lotTuples ? lotsOf(lotTuples) : null,
     });
   }
   return { wallets, holders };

@@ -1383,7 +1383,14 @@ export function createWalletsService(deps: {
     const eligibleAt = clock.now();
     const ids = [...new Set(batch.map((w) => w.walletId))].sort();
     const keys = [...new Set(batch.map((w) => w.key))];
-    const locked = await repo.lockWalletsForBatch(tx, scope, ids, keys, { eligibleAt, limit: FIRST_LOT_PAGE });
+    // Lots are read with the lock only for wallets with a debit in the batch; a top-up reads none. A wallet read
+    // without lots has `lots: null` and reads them on its first debit (lotsFor), as it would for stale ones.
+    const debited = [...new Set(batch.filter((w) => w.write.kind === 'debit').map((w) => w.walletId))];
+    const locked = await repo.lockWalletsForBatch(tx, scope, ids, keys, {
+      eligibleAt,
+      limit: FIRST_LOT_PAGE,
+      walletIds: debited,
+    });
     const wallets = new Map<string, BatchWallet>();
     for (const [id, { wallet, openLots }] of locked.wallets) {
       const lots = openLots ? openLots.map(lotOf).sort(compareLots) : null;
