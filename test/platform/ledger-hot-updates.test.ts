@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { sql } from 'kysely';
-import { type Tx, withTransaction } from '../../src/platform/db/database.ts';
+import { type Db, type Tx, withTransaction } from '../../src/platform/db/database.ts';
 import { type Harness, openIsolatedDatabase, startHarness } from '../support/harness.ts';
 import { buildApp } from '../../src/app.ts';
 import * as repo from '../../src/modules/wallets/wallets.repo.ts';
@@ -22,6 +22,31 @@ after(async () => {
   await h.close();
 });
 
+/**
+ * What `work` did to the ledger table, counted inside the one transaction it runs in: rows updated, of which HOT,
+ * and rows read (index fetches and sequential reads). The view also holds counts of this connection's earlier
+ * transactions not yet flushed, so it is read before and after.
+ */
+async function ledgerActivity(db: Db, work: (tx: Tx) => Promise<unknown>) {
+  return withTransaction(db, async (tx) => {
+    const counts = async () => {
+      const { rows } = await sql<{ updates: string; hot: string; read: string }>`
+        select n_tup_upd::text as updates, n_tup_hot_upd::text as hot,
+               (coalesce(idx_tup_fetch, 0) + coalesce(seq_tup_read, 0))::text as read
+          from pg_stat_xact_user_tables where relname = 'wallet_transactions'`.execute(tx);
+      return {
+        updates: Number(rows[0]?.updates ?? 0),
+        hot: Number(rows[0]?.hot ?? 0),
+        read: Number(rows[0]?.read ?? 0),
+      };
+    };
+    const before = await counts();
+    await work(tx);
+    const after = await counts();
+    return { updates: after.updates - before.updates, hot: after.hot - before.hot, read: after.read - before.read };
+  });
+}
+
 describe('ledger storage: draining a lot', () => {
   it('is a HOT update while the lot stays open, and takes the lot off the open-lot index when it closes', async () => {
     const tenant = await h.newTenant();
@@ -32,24 +57,16 @@ describe('ledger storage: draining a lot', () => {
       currency: 'usd',
       initial_credits_to_load: '10',
     });
-    // The view also holds counts of this connection's earlier transactions not yet flushed: read it before and after.
-    const counts = async (tx: Tx) => {
-      const { rows } = await sql<{ updates: string; hot: string }>`
-        select n_tup_upd::text as updates, n_tup_hot_upd::text as hot
-          from pg_stat_xact_user_tables where relname = 'wallet_transactions'`.execute(tx);
-      return { updates: Number(rows[0]?.updates), hot: Number(rows[0]?.hot) };
-    };
-    const debit = (credits: string, key: string) =>
-      withTransaction(h.database.db, async (tx) => {
-        const before = await counts(tx);
-        await h.services.wallets.debitWalletInTransaction(tx, scope, wallet.id, {
+    const debit = async (credits: string, key: string) => {
+      const { updates, hot } = await ledgerActivity(h.database.db, (tx) =>
+        h.services.wallets.debitWalletInTransaction(tx, scope, wallet.id, {
           credits,
           transaction_reason: 'MANUAL_BALANCE_DEBIT',
           idempotency_key: key,
-        });
-        const after = await counts(tx);
-        return { updates: after.updates - before.updates, hot: after.hot - before.hot };
-      });
+        }),
+      );
+      return { updates, hot };
+    };
     const openLots = async () =>
       (
         await sql<{
@@ -87,19 +104,7 @@ describe('ledger storage: draining a lot', () => {
       await sql`update wallets set credit_balance = 15000, balance = 15000 where id = ${wallet.id}`.execute(
         database.db,
       );
-      // Rows of the ledger read by `work`, counted inside its transaction.
-      const rowsRead = (work: (tx: Tx) => Promise<unknown>) =>
-        withTransaction(database.db, async (tx) => {
-          const read = async () => {
-            const { rows } = await sql<{ n: string }>`
-              select (coalesce(idx_tup_fetch, 0) + coalesce(seq_tup_read, 0))::text as n
-                from pg_stat_xact_user_tables where relname = 'wallet_transactions'`.execute(tx);
-            return Number(rows[0]?.n ?? 0);
-          };
-          const before = await read();
-          await work(tx);
-          return (await read()) - before;
-        });
+      const rowsRead = async (work: (tx: Tx) => Promise<unknown>) => (await ledgerActivity(database.db, work)).read;
       const lots = { eligibleAt: new Date(), limit: 8 };
       const reads = {
         // The locking read of a lone debit, with its first lots.
