@@ -4,6 +4,7 @@ import { TestClock } from '../../src/platform/clock.ts';
 import { type Harness, startHarness, type TestTenant } from '../support/harness.ts';
 import { createCustomer, draft, draftLine, finalize, storedWebhooks, writeDraft } from '../support/invoices.ts';
 import { assertMatchesSchema, referenceWebhooks } from '../support/reference-schemas.ts';
+import { subscriptionFixtures } from '../support/subscriptions.ts';
 
 /**
  * The notification jobs: `invoice.payment.overdue` (invoices.notifyOverdueInvoices) and `subscription.renewal.due`
@@ -21,6 +22,8 @@ after(async () => {
 });
 
 type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+
+const { price } = subscriptionFixtures(() => h);
 
 async function ok(tenant: TestTenant, method: 'POST' | 'PUT' | 'GET', url: string, body?: unknown) {
   const response = await h.request(tenant, method, url, body);
@@ -51,18 +54,11 @@ async function monthlyPlan(name: string, amount: string) {
   const tenant = await tenantWithEndpoint();
   const customer = await createCustomer(h, tenant);
   const plan = await ok(tenant, 'POST', '/v1/plans', { name });
-  await ok(tenant, 'POST', '/v1/prices', {
-    entity_type: 'PLAN',
-    entity_id: plan.id,
-    type: 'FIXED',
-    billing_model: 'FLAT_FEE',
-    billing_cadence: 'RECURRING',
-    billing_period: 'MONTHLY',
-    invoice_cadence: 'ADVANCE',
-    price_unit_type: 'FIAT',
-    currency: 'usd',
-    amount,
-  });
+  await price(
+    tenant,
+    { type: 'PLAN', id: plan.id },
+    { type: 'FIXED', billing_cadence: 'RECURRING', invoice_cadence: 'ADVANCE', amount },
+  );
   return { tenant, customer, plan };
 }
 
