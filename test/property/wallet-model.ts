@@ -10,6 +10,10 @@ import type { Scope } from '../../src/platform/http/context.ts';
  * the reference's drain order written independently of src/modules/wallets/ledger.ts.
  */
 
+export const DAY = 86_400_000;
+/** The expiry job's default grace (the reference's 6 h, WALLET_EXPIRY_GRACE_SECONDS). */
+export const EXPIRY_GRACE_MS = 6 * 3_600_000;
+
 export interface ModelLot {
   id: string;
   seq: number;

@@ -6,7 +6,7 @@ import type { DebitInput, DebitReason, TopUpInput, WalletsService } from '../../
 import { TestClock } from '../../src/platform/clock.ts';
 import { AppError } from '../../src/platform/errors.ts';
 import { type Harness, startHarness } from '../support/harness.ts';
-import { checkWallet, drain, type ModelWallet } from './wallet-model.ts';
+import { checkWallet, DAY, drain, EXPIRY_GRACE_MS, type ModelWallet } from './wallet-model.ts';
 
 /** A model wallet that also counts its entries (failures and replays must write none). */
 type CountedWallet = ModelWallet & { entries: number };
@@ -18,9 +18,6 @@ type CountedWallet = ModelWallet & { entries: number };
  * the clock may move and the expiry job run, or a wallet is terminated or replaced.
  */
 
-const DAY = 86_400_000;
-/** The expiry job's default grace (the reference's 6 h, WALLET_EXPIRY_GRACE_SECONDS). */
-const EXPIRY_GRACE_MS = 6 * 3_600_000;
 const CURRENCIES = ['usd', 'eur', 'gbp'];
 const TOP_UP_REASON = 'PURCHASED_CREDIT_DIRECT';
 /** The debit reasons a caller may send that this test uses; anything else is a validation error. */

@@ -5,16 +5,13 @@ import fc from 'fast-check';
 import { TestClock } from '../../src/platform/clock.ts';
 import { AppError } from '../../src/platform/errors.ts';
 import { type Harness, startHarness } from '../support/harness.ts';
-import { checkWallet, drain, type ModelWallet } from './wallet-model.ts';
+import { checkWallet, DAY, drain, EXPIRY_GRACE_MS, type ModelWallet } from './wallet-model.ts';
 
 /**
  * Random sequences of create, top-up (expiry, priority), debit, manual overdraw, expiry and terminate, checked
  * after every step against the database and against an independent model of the ledger.
  */
 
-const DAY = 86_400_000;
-/** The expiry job's default grace (the reference's 6 h, WALLET_EXPIRY_GRACE_SECONDS). */
-const EXPIRY_GRACE_MS = 6 * 3_600_000;
 const clock = new TestClock('2026-01-01T00:00:00Z');
 let h: Harness;
 before(async () => {
