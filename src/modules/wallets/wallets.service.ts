@@ -541,13 +541,19 @@ export function createWalletsService(deps: {
       lots: built.lots,
       balances: built.balances,
     });
-    if (listeners.length > 0)
+    await emitCreated(tx, scope, built.wallet, built.row);
+    return { wallet: built.wallet, transaction: built.row };
+  }
+
+  /** wallet.transaction.created for a written entry, with the wallet after it (only when someone listens). */
+  async function emitCreated(tx: Tx, scope: Scope, wallet: repo.WalletRow, row: repo.WalletTransactionRow) {
+    if (listeners.length > 0) {
       await emit(tx, scope, {
         type: 'wallet.transaction.created',
-        wallet: walletView(built.wallet),
-        transaction: walletTransactionView(built.row),
+        wallet: walletView(wallet),
+        transaction: walletTransactionView(row),
       });
-    return { wallet: built.wallet, transaction: built.row };
+    }
   }
 
   /**
@@ -1471,16 +1477,6 @@ export function createWalletsService(deps: {
       state.wallet = built.wallet;
     }
 
-    async function emitCreated(wallet: repo.WalletRow, row: repo.WalletTransactionRow) {
-      if (listeners.length > 0) {
-        await emit(tx, scope, {
-          type: 'wallet.transaction.created',
-          wallet: walletView(wallet),
-          transaction: walletTransactionView(row),
-        });
-      }
-    }
-
     /**
      * A write whose wallet needs more than the entry (alerts or auto top-up to settle, an invoiced top-up): what is
      * pending is written, then the unbatched code runs under a savepoint, so its failure undoes only itself.
@@ -1539,7 +1535,7 @@ export function createWalletsService(deps: {
         const lots = await lotsFor(state, credits);
         const built = buildEntry(scope, state.wallet, debitEntry(input, credits, planned.hash), lots);
         record(state, built);
-        await emitCreated(built.wallet, built.row);
+        await emitCreated(tx, scope, built.wallet, built.row);
         const value = { wallet: walletView(built.wallet), transaction: walletTransactionView(built.row) };
         usedKeys.set(write.key, { hash: planned.hash, transaction: value.transaction });
         return value;
@@ -1556,11 +1552,11 @@ export function createWalletsService(deps: {
       const request = creditRequestOf(input, write.key, checked);
       const main = buildEntry(scope, wallet, purchaseEntry(request), []);
       record(state, main);
-      await emitCreated(main.wallet, main.row);
+      await emitCreated(tx, scope, main.wallet, main.row);
       if (request.bonus) {
         const bonus = buildEntry(scope, state.wallet, bonusEntry(request, request.bonus, main.row.id), []);
         record(state, bonus);
-        await emitCreated(bonus.wallet, bonus.row);
+        await emitCreated(tx, scope, bonus.wallet, bonus.row);
       }
       const value = { wallet_transaction: walletTransactionView(main.row), wallet: walletView(state.wallet) };
       usedKeys.set(write.key, { hash: planned.hash, transaction: value.wallet_transaction });
