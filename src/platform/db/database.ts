@@ -1,8 +1,9 @@
 import path from 'node:path';
 import { Kysely, PostgresDialect, type Transaction } from 'kysely';
 import pg from 'pg';
-import { usePreparedStatements } from './prepared.ts';
 import { acquireDataDirLock, type DataDirLock } from './lock-file.ts';
+import { pglitePoolConfig } from './pglite-connection.ts';
+import { usePreparedStatements } from './prepared.ts';
 import type { Database } from './schema.ts';
 
 export type Db = Kysely<Database>;
@@ -32,8 +33,8 @@ export interface OpenDatabaseOptions {
 
 /**
  * The only place that knows which backend is in use. Both backends are reached through one driver (`pg`):
- * PostgreSQL through a normal pool, PGlite through its node-postgres adapter (a pool of exactly one connection,
- * which serializes access; never pass `max` to it and never touch the raw PGlite instance elsewhere).
+ * PostgreSQL through a normal pool, PGlite through our own connection adapter (pglite-connection.ts; a pool of
+ * exactly one connection, which serializes access; never touch the raw PGlite instance elsewhere).
  */
 export async function openDatabase(options: OpenDatabaseOptions): Promise<DatabaseHandle> {
   if (options.databaseUrl) {
@@ -51,11 +52,10 @@ export async function openDatabase(options: OpenDatabaseOptions): Promise<Databa
   if (!inMemory) lock = acquireDataDirLock(options.dataDir);
   try {
     const { PGlite } = await import('@electric-sql/pglite');
-    const { createPgConfig } = await import('@electric-sql/pglite/node-postgres');
     const pglite = await PGlite.create(inMemory ? options.dataDir : path.join(options.dataDir, 'pgdata'), {
       ...(options.loadDataDir ? { loadDataDir: options.loadDataDir } : {}),
     });
-    const pool = new pg.Pool(createPgConfig(pglite) as unknown as pg.PoolConfig);
+    const pool = new pg.Pool(pglitePoolConfig(pglite));
     if (options.preparedStatements !== false) usePreparedStatements(pool);
     const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
     return {
