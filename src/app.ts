@@ -2,8 +2,6 @@ import cors from '@fastify/cors';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import { Ajv } from 'ajv';
-import addFormatsModule from 'ajv-formats';
 import Fastify, { type FastifyServerOptions } from 'fastify';
 import { sql } from 'kysely';
 import { registerBillingRoutes } from './modules/billing/billing.routes.ts';
@@ -44,10 +42,8 @@ import type { App } from './platform/http/app-types.ts';
 import { installAuth } from './platform/http/auth.ts';
 import { installErrorHandling } from './platform/http/errors.ts';
 import { installIdempotency, purgeExpiredIdempotencyKeys } from './platform/http/idempotency.ts';
+import { installSchemaCompilers, type SchemaCompilers } from './platform/http/schema-compilers.ts';
 import { newUlid } from './platform/ids.ts';
-
-// ajv-formats is CommonJS with a default export; under NodeNext the callable sits on `.default`.
-const addFormats = addFormatsModule as unknown as typeof addFormatsModule.default;
 
 export interface AppOptions {
   database: DatabaseHandle;
@@ -213,20 +209,9 @@ function requestIdFrom(header: string | string[] | undefined): string {
   return value && /^[\w.:-]{1,128}$/.test(value) ? value : newUlid();
 }
 
-/**
- * Body fields are validated without type coercion (a number where a string is expected is a 400); query strings
- * and path parameters are coerced, since they are always text on the wire.
- */
-function createValidators() {
-  const common = { useDefaults: true, removeAdditional: true, allErrors: false, strict: false } as const;
-  const body = new Ajv({ ...common, coerceTypes: false });
-  const query = new Ajv({ ...common, coerceTypes: 'array' });
-  addFormats(body);
-  addFormats(query);
-  return { body, query };
-}
-
-export async function buildApp(options: AppOptions): Promise<{ app: App; services: Services }> {
+export async function buildApp(
+  options: AppOptions,
+): Promise<{ app: App; services: Services; schemas: SchemaCompilers }> {
   const { database, clock } = options;
   const app = Fastify({
     logger: options.logger ?? false,
@@ -246,10 +231,7 @@ export async function buildApp(options: AppOptions): Promise<{ app: App; service
   });
   app.addHook('onClose', async () => clearInterval(idleSweep));
 
-  const validators = createValidators();
-  app.setValidatorCompiler(({ schema, httpPart }) =>
-    (httpPart === 'body' ? validators.body : validators.query).compile(schema),
-  );
+  const schemas = installSchemaCompilers(app);
   app.addHook('onSend', async (request, reply, payload) => {
     reply.header('x-request-id', request.id);
     return payload;
@@ -304,5 +286,5 @@ export async function buildApp(options: AppOptions): Promise<{ app: App; service
   registerBillingRoutes(app, services.billing);
 
   await app.ready();
-  return { app, services };
+  return { app, services, schemas };
 }

@@ -96,6 +96,22 @@ describe('HTTP conventions', () => {
     assert.match(String(malformed.headers['x-request-id']), /^[0-9A-Z]{26}$/);
   });
 
+  it("compiles every route's request and response schemas (on first use; all of them here)", async () => {
+    const { app, schemas } = await buildApp({ database: h.database, clock: systemClock });
+    try {
+      await app.ready();
+      // Nothing was compiled at startup; compiling all of them now finds any schema that does not compile.
+      const compiled = schemas.compileAll();
+      assert.ok(compiled > 200, `${compiled} schemas`);
+      assert.equal(schemas.compileAll(), 0, 'each is compiled once');
+      const tenant = await h.newTenant();
+      const bad = await app.inject({ method: 'POST', url: '/v1/customers', headers: tenant.headers, payload: {} });
+      assertEnvelope(bad, 400, 'validation_error');
+    } finally {
+      await app.close();
+    }
+  });
+
   it('answers /health with 503 and the envelope when the database is gone', async () => {
     const database = await openIsolatedDatabase();
     const { app } = await buildApp({ database, clock: systemClock });
