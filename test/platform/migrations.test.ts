@@ -70,6 +70,20 @@ describe('migrations', () => {
     }
   });
 
+  it('refuse a database that ran a migration this code does not have (a newer version)', async () => {
+    const newer = fs.mkdtempSync(path.join(os.tmpdir(), 'tally-migrations-newer-'));
+    try {
+      fs.cpSync(dir, newer, { recursive: true });
+      fs.mkdirSync(path.join(newer, '0007-zeta'));
+      fs.writeFileSync(path.join(newer, '0007-zeta', 'up.sql'), 'create table mig_zeta (id int);');
+      assert.deepEqual(await migrateToLatest(database.db, { dir: newer }), ['0007-zeta']);
+      // The older code knows 0001–0006, all applied, but the database also ran 0007.
+      await assert.rejects(migrateToLatest(database.db, { dir }), /0007-zeta/);
+    } finally {
+      fs.rmSync(newer, { recursive: true, force: true });
+    }
+  });
+
   it("the product's migrations: unique four-digit numbers, each with up.sql and a notes.md saying why", () => {
     const folders = fs
       .readdirSync(MIGRATIONS_DIR, { withFileTypes: true })

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { PGlite } from '@electric-sql/pglite';
 import pg from 'pg';
@@ -7,15 +8,20 @@ import { pglitePoolConfig } from '../../src/platform/db/pglite-connection.ts';
 /**
  * The embedded engine's driver connection (src/platform/db/pglite-connection.ts): the messages of one extended
  * query reach PGlite in one call, and the driver sees exactly what a socket would give it — rows and types,
- * errors in any step of a query, and a connection that goes on working after them. Runs on an in-memory PGlite
- * whatever DATABASE_URL says: it tests the embedded adapter itself.
+ * errors in any step of a query, and a connection that goes on working after them. On an in-memory PGlite (the
+ * run's migrated dump when there is one); skipped in the PostgreSQL pass, which does not use this connection.
  */
+const onPostgres = Boolean(process.env.DATABASE_URL);
 let pglite: PGlite;
 let pool: pg.Pool;
 let calls = 0;
 
 before(async () => {
-  pglite = await PGlite.create('memory://');
+  if (onPostgres) return;
+  const dump = process.env.TALLY_TEST_PGLITE_DUMP;
+  pglite = await PGlite.create('memory://', {
+    ...(dump && fs.existsSync(dump) ? { loadDataDir: new Blob([fs.readFileSync(dump)]) } : {}),
+  });
   const original = pglite.execProtocolStream.bind(pglite);
   pglite.execProtocolStream = (...args: Parameters<PGlite['execProtocolStream']>) => {
     calls++;
@@ -25,6 +31,7 @@ before(async () => {
   await pool.query(`create table items (id text primary key, amount numeric not null, at timestamptz)`);
 });
 after(async () => {
+  if (onPostgres) return;
   await pool.end();
   await pglite.close();
 });
@@ -35,7 +42,7 @@ async function counted<T>(work: () => Promise<T>): Promise<{ result: T; calls: n
   return { result, calls: calls - before };
 }
 
-describe('embedded driver connection', () => {
+describe('embedded driver connection', { skip: onPostgres && 'the PostgreSQL pass does not use it' }, () => {
   it('sends an extended query (parse, bind, describe, execute, sync) to the database in one call', async () => {
     const unnamed = await counted(() => pool.query('select $1::numeric * 2 as v', ['1.25']));
     assert.equal(unnamed.result.rows[0].v, '2.50');
