@@ -334,11 +334,18 @@ function sqlGroupCommit(database: DatabaseHandle, maxRunning: number) {
       const now = new Date();
       const ids = batch.map(() => `s-${process.pid}-${sequence++}`);
       const walletIds = [...new Set(batch.map((item) => item.walletId))].sort();
-      const locked = await lockWalletsForBatch(tx, SQL_SCOPE, walletIds, ids, {
-        eligibleAt: now,
-        limit: FIRST_LOT_PAGE,
-        walletIds: [...new Set(batch.filter((item) => item.kind === 'debit').map((item) => item.walletId))],
-      });
+      const locked = await lockWalletsForBatch(
+        tx,
+        SQL_SCOPE,
+        walletIds,
+        ids,
+        {
+          eligibleAt: now,
+          limit: FIRST_LOT_PAGE,
+          walletIds: [...new Set(batch.filter((item) => item.kind === 'debit').map((item) => item.walletId))],
+        },
+        { genericPlan: database.engine === 'pglite' },
+      );
       if (database.engine === 'postgres') await listEnabledEndpointFilters(tx, SQL_SCOPE);
       const state = new Map(
         [...locked.wallets].map(([id, { wallet, openLots }]) => {

@@ -77,7 +77,10 @@ export function createServices(
     // round trips with the other's work, and a batch waiting on a row lock held elsewhere does not stop the rest
     // (measured at 64 clients over 1,000 wallets: 1, 2 and 4 at once gave the same throughput within noise, with
     // PostgreSQL's CPU per write lowest at 1 and 2).
-    ledgerBatches: { maxRunning: database.engine === 'pglite' ? 1 : 2 },
+    ledgerBatches: {
+      maxRunning: database.engine === 'pglite' ? 1 : 2,
+      genericLockPlan: database.engine === 'pglite',
+    },
   });
   customers.addDeletionGuard(wallets.activeWalletGuard);
   const webhooks = createWebhooksService({

@@ -113,6 +113,17 @@ describe('ledger storage: draining a lot', () => {
         batchLock: await rowsRead((tx) =>
           repo.lockWalletsForBatch(tx, scope, [wallet.id], ['k-2'], { ...lots, walletIds: [wallet.id] }),
         ),
+        // The same with a generic plan, as the embedded engine runs it (planned once for arrays of any length).
+        batchLockGeneric: await rowsRead((tx) =>
+          repo.lockWalletsForBatch(
+            tx,
+            scope,
+            [wallet.id],
+            ['k-3'],
+            { ...lots, walletIds: [wallet.id] },
+            { genericPlan: true },
+          ),
+        ),
         // A whole debit that drains two lots, in the caller's transaction.
         debit: await rowsRead((tx) =>
           services.wallets.debitWalletInTransaction(tx, scope, wallet.id, {
@@ -128,4 +139,45 @@ describe('ledger storage: draining a lot', () => {
       await database.close();
     }
   });
+
+  it(
+    'runs the batch lock on a generic plan on the embedded engine, instead of planning it for every batch',
+    {
+      skip: Boolean(process.env.DATABASE_URL) && 'asked for on the embedded engine only',
+    },
+    async () => {
+      const tenant = await h.newTenant();
+      const customer = await h.request(tenant, 'POST', '/v1/customers', { external_id: 'plans', name: 'plans' });
+      const wallet = await h.request(tenant, 'POST', '/v1/wallets', {
+        customer_id: customer.json().id,
+        currency: 'usd',
+        initial_credits_to_load: '1000',
+      });
+      const before = h.services.wallets.ledgerBatchStats().batches;
+      let key = 0;
+      for (let round = 0; round < 8; round++) {
+        const responses = await Promise.all(
+          Array.from({ length: 6 }, () =>
+            h.request(tenant, 'POST', `/v1/wallets/${wallet.json().id}/debit`, {
+              credits: '1',
+              transaction_reason: 'MANUAL_BALANCE_DEBIT',
+              idempotency_key: `plans-${key++}`,
+            }),
+          ),
+        );
+        assert.deepEqual(
+          responses.map((r) => r.statusCode),
+          Array(6).fill(200),
+        );
+      }
+      assert.ok(h.services.wallets.ledgerBatchStats().batches - before >= 8, 'the rounds ran as batches');
+      // The embedded engine has one connection: this session holds the batch lock's prepared statement.
+      const { rows } = await sql<{ generic: string; custom: string }>`
+      select generic_plans::text as generic, custom_plans::text as custom from pg_prepared_statements
+       where statement like '%as in_scope%'`.execute(h.database.db);
+      assert.equal(rows.length, 1);
+      assert.ok(Number(rows[0]?.generic) >= 8, `generic plans: ${rows[0]?.generic}`);
+      assert.equal(rows[0]?.custom, '0');
+    },
+  );
 });

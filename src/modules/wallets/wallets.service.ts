@@ -404,9 +404,10 @@ export function createWalletsService(deps: {
   customers: CustomersService;
   /**
    * Group commit of top-ups and debits (see the batching section): how many batches may run at once (1 on the
-   * embedded engine, whose one connection serializes them anyway) and how many writes one batch takes.
+   * embedded engine, whose one connection serializes them anyway), how many writes one batch takes, and whether
+   * the batch lock runs with a generic plan (embedded; see repo.lockWalletsForBatch).
    */
-  ledgerBatches?: { maxRunning?: number; maxSize?: number };
+  ledgerBatches?: { maxRunning?: number; maxSize?: number; genericLockPlan?: boolean };
 }) {
   const { db, clock, customers } = deps;
   const listeners: WalletEventListener[] = [];
@@ -1392,11 +1393,14 @@ export function createWalletsService(deps: {
     // Lots are read with the lock only for wallets with a debit in the batch; a top-up reads none. A wallet read
     // without lots has `lots: null` and reads them on its first debit (lotsFor), as it would for stale ones.
     const debited = [...new Set(batch.filter((w) => w.write.kind === 'debit').map((w) => w.walletId))];
-    const locked = await repo.lockWalletsForBatch(tx, scope, ids, keys, {
-      eligibleAt,
-      limit: FIRST_LOT_PAGE,
-      walletIds: debited,
-    });
+    const locked = await repo.lockWalletsForBatch(
+      tx,
+      scope,
+      ids,
+      keys,
+      { eligibleAt, limit: FIRST_LOT_PAGE, walletIds: debited },
+      { genericPlan: deps.ledgerBatches?.genericLockPlan ?? false },
+    );
     const wallets = new Map<string, BatchWallet>();
     for (const [id, { wallet, openLots }] of locked.wallets) {
       const lots = openLots ? openLots.map(lotOf).sort(compareLots) : null;
