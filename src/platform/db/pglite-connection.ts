@@ -61,12 +61,19 @@ export class PgliteConnection extends EventEmitter {
   ref(): void {}
   unref(): void {}
 
-  #send(): void {
+  /** Adds a message to the pending ones. */
+  #add(message: Buffer): void {
+    this.#pending.push(message);
+  }
+
+  /** Adds a message and runs everything pending in one call. */
+  #send(message: Buffer): void {
     const parts = this.#pending;
+    parts.push(message);
     this.#pending = [];
-    const message = parts.length === 1 ? (parts[0] as Buffer) : Buffer.concat(parts);
+    const bytes = parts.length === 1 ? message : Buffer.concat(parts);
     this.#chain = this.#chain
-      .then(() => this.#pglite.execProtocolStream(message, { throwOnError: false, syncToFs: false }))
+      .then(() => this.#pglite.execProtocolStream(bytes, { throwOnError: false, syncToFs: false }))
       .then((messages) => {
         for (const message of messages as BackendMessage[]) {
           if (this.#emitRaw) this.emit('message', message);
@@ -78,48 +85,39 @@ export class PgliteConnection extends EventEmitter {
       });
   }
 
-  /** A simple query is complete in itself. */
+  // A simple query is complete in itself; the parts of an extended query wait for its Sync (or a Flush).
   query(text: string): void {
-    this.#pending.push(serialize.query(text));
-    this.#send();
+    this.#send(serialize.query(text));
   }
-
-  // The parts of an extended query wait for its Sync (or a Flush).
   parse(query: Parameters<Serialize['parse']>[0]): void {
-    this.#pending.push(serialize.parse(query));
+    this.#add(serialize.parse(query));
   }
   bind(config: Parameters<Serialize['bind']>[0]): void {
-    this.#pending.push(serialize.bind(config));
+    this.#add(serialize.bind(config));
   }
   execute(config: Parameters<Serialize['execute']>[0]): void {
-    this.#pending.push(serialize.execute(config));
+    this.#add(serialize.execute(config));
   }
   describe(message: Parameters<Serialize['describe']>[0]): void {
-    this.#pending.push(serialize.describe(message));
+    this.#add(serialize.describe(message));
   }
   close(message: Parameters<Serialize['close']>[0]): void {
-    this.#pending.push(serialize.close(message));
+    this.#add(serialize.close(message));
   }
   flush(): void {
-    this.#pending.push(serialize.flush());
-    this.#send();
+    this.#send(serialize.flush());
   }
   sync(): void {
-    this.#pending.push(serialize.sync());
-    this.#send();
+    this.#send(serialize.sync());
   }
-
   sendCopyFromChunk(chunk: Buffer): void {
-    this.#pending.push(serialize.copyData(chunk));
-    this.#send();
+    this.#send(serialize.copyData(chunk));
   }
   endCopyFrom(): void {
-    this.#pending.push(serialize.copyDone());
-    this.#send();
+    this.#send(serialize.copyDone());
   }
   sendCopyFail(message: string): void {
-    this.#pending.push(serialize.copyFail(message));
-    this.#send();
+    this.#send(serialize.copyFail(message));
   }
 
   end(): void {
