@@ -3,6 +3,7 @@ import { createHash } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { sql } from 'kysely';
 import { buildApp } from '../../src/app.ts';
+import { createTenancyService } from '../../src/modules/tenancy/tenancy.service.ts';
 import { TestClock } from '../../src/platform/clock.ts';
 import type { DatabaseHandle } from '../../src/platform/db/database.ts';
 import {
@@ -373,6 +374,63 @@ describe('authentication', () => {
       assertEnvelope(await h.request(null, method, url, method === 'POST' ? {} : undefined), 401, 'unauthorized');
     }
   });
+
+  it('reads a key once for requests that miss the key cache together, and not again while it is cached', async () => {
+    const tenant = await h.newTenant();
+    // A tenancy service of its own (an empty key cache) whose database counts the reads it sends.
+    let reads = 0;
+    const db = h.database.db.withPlugin({
+      transformQuery: (args) => {
+        if (args.node.kind === 'SelectQueryNode') reads++;
+        return args.node;
+      },
+      transformResult: async (args) => args.result,
+    });
+    const tenancy = createTenancyService({ db, clock });
+    const burst = await Promise.all(Array.from({ length: 32 }, () => tenancy.authenticate(tenant.apiKey)));
+    assert.ok(burst.every((context) => context?.environmentId === tenant.environmentId));
+    assert.equal(reads, 1, 'one read for 32 requests that missed together');
+    assert.equal((await tenancy.authenticate(tenant.apiKey))?.environmentId, tenant.environmentId);
+    assert.equal(reads, 1, 'the next request is served from the cache');
+    // Unknown keys are read each time (and never cached), one read per burst as well.
+    await Promise.all(Array.from({ length: 8 }, () => tenancy.authenticate('sk_unknown_key')));
+    assert.equal(reads, 2);
+  });
+
+  it(
+    'does not cache a key from a read that was running when the key was deleted',
+    {
+      // Holding a read open holds its connection: on the embedded engine's one connection the delete would wait on it.
+      skip: !process.env.DATABASE_URL && 'needs a second connection (PostgreSQL)',
+    },
+    async () => {
+      const tenant = await h.newTenant();
+      const { api_key: apiKey, secret } = (
+        await h.request(tenant, 'POST', '/v1/secrets/api/keys', { name: 'racing', type: 'private_key' })
+      ).json();
+      // The key's read is held until the delete has finished, as a slow read on another connection would be.
+      let release!: () => void;
+      const gate = new Promise<void>((resolve) => (release = resolve));
+      const held = new Set<unknown>();
+      const db = h.database.db.withPlugin({
+        transformQuery: (args) => {
+          if (args.node.kind === 'SelectQueryNode') held.add(args.queryId);
+          return args.node;
+        },
+        transformResult: async (args) => {
+          if (held.delete(args.queryId)) await gate;
+          return args.result;
+        },
+      });
+      const tenancy = createTenancyService({ db, clock });
+      const during = tenancy.authenticate(apiKey);
+      await tenancy.deleteApiKey({ tenantId: tenant.tenantId, environmentId: tenant.environmentId }, secret.id);
+      release();
+      // The request that was waiting gets the answer read before the delete; later requests read again.
+      assert.equal((await during)?.environmentId, tenant.environmentId);
+      assert.equal(await tenancy.authenticate(apiKey), null);
+    },
+  );
 
   it('serves /health, /v1/openapi.json and /docs without a key', async () => {
     assert.equal((await h.request(null, 'GET', '/health')).statusCode, 200);

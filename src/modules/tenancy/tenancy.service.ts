@@ -95,6 +95,44 @@ const LAST_USED_WRITE_INTERVAL_MS = 60_000;
 export function createTenancyService(deps: { db: Db; clock: Clock }) {
   const { db, clock } = deps;
   const keyCache = new Map<string, CachedKey>();
+  /** The read of a key by its hash that is running, if any (see lookupKey). */
+  const keyLookups = new Map<string, { promise: Promise<CachedKey | null> }>();
+
+  /**
+   * Reads a key by its hash into the cache (null, and out of the cache, when it is unknown or deleted). One read per
+   * key at a time: requests that miss together (every request of a busy key when its entry expires) wait for the
+   * same read instead of each sending its own. Deleting a key drops its running read, whose answer then goes to
+   * the requests already waiting for it but not into the cache.
+   */
+  function lookupKey(keyHash: string): Promise<CachedKey | null> {
+    const running = keyLookups.get(keyHash);
+    if (running) return running.promise;
+    const lookup = {} as { promise: Promise<CachedKey | null> };
+    lookup.promise = (async () => {
+      try {
+        const row = await repo.findApiKeyByHash(db, keyHash);
+        const current = keyLookups.get(keyHash) === lookup;
+        if (!row) {
+          if (current) keyCache.delete(keyHash);
+          return null;
+        }
+        const cached = {
+          context: { tenantId: row.tenant_id, environmentId: row.environment_id, apiKeyId: row.id },
+          expiresAt: row.expires_at,
+          cachedUntil: Date.now() + KEY_CACHE_TTL_MS,
+        };
+        if (current) {
+          if (keyCache.size >= KEY_CACHE_MAX) keyCache.clear();
+          keyCache.set(keyHash, cached);
+        }
+        return cached;
+      } finally {
+        if (keyLookups.get(keyHash) === lookup) keyLookups.delete(keyHash);
+      }
+    })();
+    keyLookups.set(keyHash, lookup);
+    return lookup.promise;
+  }
   const lastUsedWritten = new Map<string, number>();
 
   async function insertKey(
@@ -204,18 +242,9 @@ export function createTenancyService(deps: { db: Db; clock: Clock }) {
       const nowMs = clock.now().getTime();
       let cached = keyCache.get(keyHash);
       if (!cached || cached.cachedUntil < Date.now()) {
-        const row = await repo.findApiKeyByHash(db, keyHash);
-        if (!row) {
-          keyCache.delete(keyHash);
-          return null;
-        }
-        if (keyCache.size >= KEY_CACHE_MAX) keyCache.clear();
-        cached = {
-          context: { tenantId: row.tenant_id, environmentId: row.environment_id, apiKeyId: row.id },
-          expiresAt: row.expires_at,
-          cachedUntil: Date.now() + KEY_CACHE_TTL_MS,
-        };
-        keyCache.set(keyHash, cached);
+        const loaded = await lookupKey(keyHash);
+        if (!loaded) return null;
+        cached = loaded;
       }
       if (cached.expiresAt && cached.expiresAt.getTime() <= nowMs) return null;
       const lastWritten = lastUsedWritten.get(cached.context.apiKeyId) ?? 0;
@@ -256,6 +285,7 @@ export function createTenancyService(deps: { db: Db; clock: Clock }) {
       const row = await repo.archiveApiKey(db, scope, id, clock.now());
       if (!row) throw notFound('api key');
       keyCache.delete(row.key_hash);
+      keyLookups.delete(row.key_hash);
     },
 
     async createEnvironment(tenantId: string, input: { name: string; type: EnvironmentType }) {
