@@ -26,18 +26,29 @@ export function installSchemaCompilers(app: App): SchemaCompilers {
   const query = new Ajv({ ...common, coerceTypes: 'array' });
   addFormats(body);
   addFormats(query);
+  /** Compilers not run yet: each leaves the set when it first runs. */
   const pending = new Set<() => unknown>();
+  /** `build` run once, on the first call of the returned function. */
+  const lazily = <T>(build: () => T): (() => T) => {
+    let built: T | undefined;
+    const get = () => {
+      if (built === undefined) {
+        built = build();
+        pending.delete(get);
+      }
+      return built;
+    };
+    pending.add(get);
+    return get;
+  };
 
   app.setValidatorCompiler(({ schema, httpPart }) => {
-    let validate: ValidateFunction | undefined;
-    const compile = () => (validate ??= (httpPart === 'body' ? body : query).compile(schema));
-    pending.add(compile);
+    const compiled = lazily(() => (httpPart === 'body' ? body : query).compile(schema));
     // Called as Fastify calls an ajv function: with the parent data (`schemaEnv` tells it to), so ajv can replace a
     // root value it coerces; the errors of a failed run are on the function, where Fastify reads them.
     const wrapper = Object.assign(
       (data: unknown, context?: { parentData: object; parentDataProperty: string }) => {
-        const run = compile();
-        pending.delete(compile);
+        const run = compiled();
         const valid = context ? run(data, context as Parameters<ValidateFunction>[1]) : run(data);
         wrapper.errors = run.errors;
         return valid;
@@ -48,23 +59,14 @@ export function installSchemaCompilers(app: App): SchemaCompilers {
   });
 
   app.setSerializerCompiler(({ schema }) => {
-    let serialize: ((data: unknown) => string) | undefined;
-    const compile = () => (serialize ??= fastJsonStringify(schema as Parameters<typeof fastJsonStringify>[0]));
-    pending.add(compile);
-    return (data: unknown) => {
-      const run = compile();
-      pending.delete(compile);
-      return run(data);
-    };
+    const compiled = lazily(() => fastJsonStringify(schema as Parameters<typeof fastJsonStringify>[0]));
+    return (data: unknown) => compiled()(data);
   });
 
   return {
     compileAll() {
       const all = [...pending];
-      for (const compile of all) {
-        compile();
-        pending.delete(compile);
-      }
+      for (const compile of all) compile();
       return all.length;
     },
   };
