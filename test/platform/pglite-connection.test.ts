@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { PGlite } from '@electric-sql/pglite';
 import pg from 'pg';
 import { pglitePoolConfig } from '../../src/platform/db/pglite-connection.ts';
+import { pgliteDump } from '../support/harness.ts';
 
 /**
  * The embedded engine's driver connection (src/platform/db/pglite-connection.ts): the messages of one extended
@@ -18,10 +18,7 @@ let calls = 0;
 
 before(async () => {
   if (onPostgres) return;
-  const dump = process.env.TALLY_TEST_PGLITE_DUMP;
-  pglite = await PGlite.create('memory://', {
-    ...(dump && fs.existsSync(dump) ? { loadDataDir: new Blob([fs.readFileSync(dump)]) } : {}),
-  });
+  pglite = await PGlite.create('memory://', pgliteDump());
   const original = pglite.execProtocolStream.bind(pglite);
   pglite.execProtocolStream = (...args: Parameters<PGlite['execProtocolStream']>) => {
     calls++;

@@ -76,7 +76,8 @@ export async function openIsolatedDatabase(
   };
 }
 
-function pgliteDump(): { loadDataDir?: Blob } {
+/** PGlite options that start from the run's migrated dump, when the runner made one (else an empty initdb). */
+export function pgliteDump(): { loadDataDir?: Blob } {
   const dumpPath = process.env.TALLY_TEST_PGLITE_DUMP;
   return dumpPath && fs.existsSync(dumpPath) ? { loadDataDir: new Blob([fs.readFileSync(dumpPath)]) } : {};
 }
