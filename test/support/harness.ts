@@ -92,7 +92,8 @@ export interface TestTenant {
 export interface Harness {
   app: App;
   services: Services;
-  database: DatabaseHandle;
+  /** `url`: set for an isolated database on PostgreSQL (a test can open a second handle on it). */
+  database: DatabaseHandle & { url?: string | undefined };
   clock: Clock;
   newTenant(): Promise<TestTenant>;
   /** app.inject with the tenant's key and JSON body. */

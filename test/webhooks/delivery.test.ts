@@ -19,7 +19,9 @@ const clock = new TestClock(new Date());
 let h: Harness;
 let receiver: Receiver;
 before(async () => {
-  h = await startHarness({ clock, webhooks: { delivery: { timeoutMs: 2000 } } });
+  // The delivery worker (runOnce) claims due messages of every tenant, with this file's clock moved days ahead: on a
+  // shared PostgreSQL database it would attempt, and auto-disable, other test files' endpoints.
+  h = await startHarness({ clock, isolated: true, webhooks: { delivery: { timeoutMs: 2000 } } });
   receiver = await startReceiver();
 });
 after(async () => {
@@ -619,7 +621,7 @@ describe('durability', () => {
 
 describe('two delivery workers on one PostgreSQL', () => {
   it('delivers each message once per attempt', async (t) => {
-    const databaseUrl = process.env.DATABASE_URL;
+    const databaseUrl = h.database.url;
     if (!databaseUrl) {
       t.skip('needs PostgreSQL (DATABASE_URL); PGlite has one connection');
       return;

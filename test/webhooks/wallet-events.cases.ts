@@ -20,7 +20,9 @@ const clock = new TestClock(new Date());
 let h: Harness;
 let receiver: Receiver;
 before(async () => {
-  h = await startHarness({ clock });
+  // The delivery worker (runOnce) claims due messages of every tenant: isolated, so that on a shared PostgreSQL
+  // database it never attempts other test files' endpoints.
+  h = await startHarness({ clock, isolated: true });
   receiver = await startReceiver();
 });
 after(async () => {
