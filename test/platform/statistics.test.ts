@@ -43,6 +43,15 @@ describe('staleStatisticsTask', () => {
       explain select * from events where tenant_id = 't' and environment_id = 'e' and external_customer_id = 'c-7'
         and event_name = 'api_call' and "timestamp" >= timestamptz '2026-03-02'`.execute(database.db);
     assert.match(plan.rows.map((r) => r['QUERY PLAN']).join('\n'), /events_customer_name_time/);
+    // The smaller sample (statistics target 10): at most 10 most common values, where autovacuum's default target
+    // (100) keeps all 50 customers. The planner still knows there are 50 customers in 5,000 rows.
+    const stats = await sql<{ n_distinct: number; common: number; rows: number }>`
+      select s.n_distinct, coalesce(cardinality(s.most_common_vals::text::text[]), 0) as common, c.reltuples as rows
+        from pg_stats s join pg_class c on c.relname = s.tablename
+       where s.tablename = 'events' and s.attname = 'external_customer_id'`.execute(database.db);
+    const [row] = stats.rows;
+    assert.ok(row && row.common <= 10, `most common values: ${row?.common}`);
+    assert.deepEqual({ n_distinct: row.n_distinct, rows: row.rows }, { n_distinct: 50, rows: 5000 });
   });
 
   it('vacuums a table whose rows were updated often (dead row versions), as autovacuum would', async () => {
