@@ -38,18 +38,23 @@ class SqlFileMigrationProvider implements MigrationProvider {
  * allowed (each migration depends only on lower-numbered ones that exist when it is written).
  */
 export async function migrateToLatest(db: Db, options: { dir?: string } = {}): Promise<string[]> {
-  const provider = new SqlFileMigrationProvider(options.dir ?? MIGRATIONS_DIR);
+  const migrations = await new SqlFileMigrationProvider(options.dir ?? MIGRATIONS_DIR).getMigrations();
   // Up to date already (every start after the first, every test file on the migrated dump): one read of the
   // applied names instead of the Migrator's catalog queries, lock and transaction (~200 ms embedded). Applied
   // migrations are never removed, so "all applied" cannot become false under another process.
-  const names = Object.keys(await provider.getMigrations());
+  const names = Object.keys(migrations);
   const applied = await sql<{ name: string }>`select name from kysely_migration`.execute(db).then(
     (result) => new Set(result.rows.map((row) => row.name)),
     () => new Set<string>(), // no migration table yet: a new database
   );
   // (Names applied that this code does not know — a newer version's — go on to the Migrator, which refuses them.)
   if (applied.size === names.length && names.every((name) => applied.has(name))) return [];
-  const migrator = new Migrator({ db, provider, allowUnorderedMigrations: true });
+  // The Migrator gets the files already read, instead of reading them all again.
+  const migrator = new Migrator({
+    db,
+    provider: { getMigrations: async () => migrations },
+    allowUnorderedMigrations: true,
+  });
   const { error, results } = await migrator.migrateToLatest();
   if (error) {
     const failed = results?.find((r) => r.status === 'Error')?.migrationName;
