@@ -409,8 +409,11 @@ describe('authentication', () => {
         await h.request(tenant, 'POST', '/v1/secrets/api/keys', { name: 'racing', type: 'private_key' })
       ).json();
       // The key's read is held until the delete has finished, as a slow read on another connection would be.
+      // The delete starts only once the read has its rows: starting it earlier races the read to the database.
       let release!: () => void;
       const gate = new Promise<void>((resolve) => (release = resolve));
+      let readDone!: () => void;
+      const read = new Promise<void>((resolve) => (readDone = resolve));
       const held = new Set<unknown>();
       const db = h.database.db.withPlugin({
         transformQuery: (args) => {
@@ -418,12 +421,16 @@ describe('authentication', () => {
           return args.node;
         },
         transformResult: async (args) => {
-          if (held.delete(args.queryId)) await gate;
+          if (held.delete(args.queryId)) {
+            readDone();
+            await gate;
+          }
           return args.result;
         },
       });
       const tenancy = createTenancyService({ db, clock });
       const during = tenancy.authenticate(apiKey);
+      await read;
       await tenancy.deleteApiKey({ tenantId: tenant.tenantId, environmentId: tenant.environmentId }, secret.id);
       release();
       // The request that was waiting gets the answer read before the delete; later requests read again.
