@@ -578,11 +578,12 @@ describe('wallet ledger properties under bursts', () => {
           }
         },
       ),
-      // Shrinking replays whole runs against the database; bound the run so a failure reports promptly.
+      // Shrinking replays whole runs against the database; bound the run so a failure reports promptly. A loaded
+      // machine that reaches the bound before all runs is not a failure: a counterexample found is still reported.
       {
         numRuns: Number(process.env.PROPERTY_RUNS ?? 40),
         interruptAfterTimeLimit: 45_000,
-        markInterruptAsFailure: true,
+        markInterruptAsFailure: false,
       },
     );
     // The bursts went through group commit (batches of two or more writes), and no batch had to fall back to

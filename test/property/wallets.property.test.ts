@@ -189,11 +189,12 @@ describe('wallet ledger properties', () => {
           }
         },
       ),
-      // Shrinking replays sequences against the database; bound the whole run so a failure reports promptly.
+      // Shrinking replays sequences against the database; bound the whole run so a failure reports promptly. A loaded
+      // machine that reaches the bound before all runs is not a failure: a counterexample found is still reported.
       {
         numRuns: Number(process.env.PROPERTY_RUNS ?? 40),
         interruptAfterTimeLimit: 90_000,
-        markInterruptAsFailure: true,
+        markInterruptAsFailure: false,
       },
     );
   });
