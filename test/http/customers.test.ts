@@ -228,8 +228,12 @@ describe('listing and search', () => {
 
   it('filters with every DSL operator', async () => {
     const tenant = await h.newTenant();
+    // created_at has millisecond precision: the date filters below need each customer in its own millisecond
+    const nextMillisecond = () => new Promise((resolve) => setTimeout(resolve, 2));
     const a = await createCustomer(tenant, { external_id: 'f-a', name: 'Alpha', email: 'a@x.io' });
+    await nextMillisecond();
     const b = await createCustomer(tenant, { external_id: 'f-b', name: 'Beta', email: 'b@x.io' });
+    await nextMillisecond();
     const c = await createCustomer(tenant, { external_id: 'f-c', name: 'Gamma', email: 'c@y.io' });
     const search = async (filters: unknown[], sort?: unknown[]) => {
       const response = await h.request(tenant, 'POST', '/v1/customers/search', {

@@ -20,6 +20,8 @@ before(async () => {
     const response = await h.request(tenant, 'POST', '/v1/customers', { external_id: externalId, name });
     assert.equal(response.statusCode, 201, response.body);
     created.push(response.json());
+    // created_at has millisecond precision: the date filters below need each customer in its own millisecond
+    await new Promise((resolve) => setTimeout(resolve, 2));
   }
 });
 after(async () => {
