@@ -16,7 +16,9 @@ import { systemClock } from '../../src/platform/clock.ts';
  */
 let h: Harness;
 before(async () => {
-  h = await startHarness();
+  // A database of its own: on a shared one, other test files' writes could fill the free space of the lot's page,
+  // which a HOT update needs.
+  h = await startHarness({ isolated: true });
 });
 after(async () => {
   await h.close();
