@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { assertEnvelope, type Harness, startHarness, type TestTenant } from '../support/harness.ts';
+import { assertEnvelope, type Harness, nextMillisecond, startHarness, type TestTenant } from '../support/harness.ts';
 
 let h: Harness;
 before(async () => {
@@ -228,8 +228,7 @@ describe('listing and search', () => {
 
   it('filters with every DSL operator', async () => {
     const tenant = await h.newTenant();
-    // created_at has millisecond precision: the date filters below need each customer in its own millisecond
-    const nextMillisecond = () => new Promise((resolve) => setTimeout(resolve, 2));
+    // The date filters below need each customer in its own millisecond.
     const a = await createCustomer(tenant, { external_id: 'f-a', name: 'Alpha', email: 'a@x.io' });
     await nextMillisecond();
     const b = await createCustomer(tenant, { external_id: 'f-b', name: 'Beta', email: 'b@x.io' });

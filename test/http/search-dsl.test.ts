@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { assertEnvelope, type Harness, startHarness, type TestTenant } from '../support/harness.ts';
+import { assertEnvelope, type Harness, nextMillisecond, startHarness, type TestTenant } from '../support/harness.ts';
 
 /** Edges of the `/search` filter DSL (src/platform/db/query.ts), driven through POST /v1/customers/search. */
 
@@ -20,8 +20,8 @@ before(async () => {
     const response = await h.request(tenant, 'POST', '/v1/customers', { external_id: externalId, name });
     assert.equal(response.statusCode, 201, response.body);
     created.push(response.json());
-    // created_at has millisecond precision: the date filters below need each customer in its own millisecond
-    await new Promise((resolve) => setTimeout(resolve, 2));
+    // The date filters below need each customer in its own millisecond.
+    await nextMillisecond();
   }
 });
 after(async () => {

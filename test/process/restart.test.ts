@@ -28,6 +28,15 @@ function startupLimitMs(): number {
   return 10_000 * Math.max(1, oversubscription);
 }
 
+/**
+ * The bound over a start that begins now: call the returned function when it has ended. The load average lags a
+ * sudden rise (other test files starting at once), so it is the larger of the bounds at the beginning and the end.
+ */
+function startupLimitOver(): { before: number; after(): number } {
+  const before = startupLimitMs();
+  return { before, after: () => Math.max(before, startupLimitMs()) };
+}
+
 async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = net.createServer();
@@ -93,10 +102,9 @@ async function startServer(t: TestContext, env: Record<string, string>): Promise
   const port = await freePort();
   const startedAt = Date.now();
   const server = spawnServer(env, port);
-  const limitBefore = startupLimitMs();
-  const elapsed = await waitForHealth(server, startedAt, limitBefore);
-  // The load average lags a sudden rise (other test files starting at once): the larger of before and after.
-  const limit = Math.max(limitBefore, startupLimitMs());
+  const bound = startupLimitOver();
+  const elapsed = await waitForHealth(server, startedAt, bound.before);
+  const limit = bound.after();
   t.diagnostic(`/health answered ${elapsed} ms after spawn (limit ${Math.round(limit)} ms)`);
   assert.ok(elapsed < limit, `/health took ${elapsed} ms (limit ${Math.round(limit)} ms)`);
   return server;
@@ -238,11 +246,11 @@ describe('the server process', () => {
     const owner = track(await startServer(t, env()));
     const port = await freePort();
     const startedAt = Date.now();
-    const limitBefore = startupLimitMs();
+    const bound = startupLimitOver();
     const intruder = track(spawnServer(env(), port));
     const { code } = await intruder.exited;
     const elapsed = Date.now() - startedAt;
-    const limit = Math.max(limitBefore, startupLimitMs());
+    const limit = bound.after();
     t.diagnostic(`the second process exited after ${elapsed} ms`);
     assert.notEqual(code, 0);
     assert.match(intruder.output(), /in use by another Tally process \(pid \d+\)/);

@@ -111,6 +111,14 @@ export interface Harness {
  * `isolated`: a database of its own (openIsolatedDatabase) for tests of process-wide work such as the billing job,
  * which serves every tenant and would otherwise see the subscriptions of test files running beside it on PostgreSQL.
  */
+/**
+ * Waits until the clock has moved to a later millisecond (timestamps on the wire have millisecond precision): two
+ * records created either side of it never share a created_at.
+ */
+export function nextMillisecond(): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, 2));
+}
+
 export async function startHarness(
   options: { clock?: Clock; webhooks?: WebhooksOptions; isolated?: boolean } = {},
 ): Promise<Harness> {
